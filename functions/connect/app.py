@@ -1,0 +1,75 @@
+"""``$connect``: store the new connection with one conditional PutItem, then answer API Gateway.
+
+Any non-2xx answer makes API Gateway refuse the WebSocket handshake.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from connection_tracker.catalogue import MetricName
+from connection_tracker.observability import count, logger, metrics
+from connection_tracker.runtime import response, runtime
+from connection_tracker.settings import ConfigurationError
+from connection_tracker.store import ConnectionExists, StoreError
+from connection_tracker.websocket import ConnectRequest, InvalidRequest
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from connection_tracker.store import ConnectionStore
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
+    try:
+        current = runtime()
+        settings, store = current.settings, current.store
+    except ConfigurationError as exc:
+        logger.error("configuration error, connection refused", extra={"error": str(exc)})
+        count(MetricName.CONNECT_FAILED)
+        return response(500, "internal error")
+
+    try:
+        request = ConnectRequest.from_event(
+            event, capture_source_ip=settings.capture_source_ip, region=settings.region
+        )
+    except InvalidRequest as exc:
+        logger.warning("connect rejected", extra={"reason": str(exc)})
+        count(MetricName.CONNECT_REJECTED)
+        return response(400, f"bad request: {exc}")
+
+    logger.append_keys(connectionId=request.connection_id, clientId=request.client_id)
+    item = request.item(now=time.time(), ttl_seconds=settings.ttl_seconds)
+    try:
+        store.put_new(item)
+    except ConnectionExists:
+        logger.warning("connection already stored; left untouched")
+        return response(200, "connected")
+    except StoreError as exc:
+        logger.error("connect failed", extra={"operation": exc.operation, "errorCode": exc.code})
+        count(MetricName.CONNECT_FAILED)
+        return response(500, "internal error")
+
+    logger.info("connection stored", extra={"item": item.attributes()})
+    count(MetricName.CONNECT_ACCEPTED)
+    if settings.verify_write:
+        _verify(store, request.connection_id)
+    return response(200, "connected")
+
+
+def _verify(store: ConnectionStore, connection_id: str) -> None:
+    """The original spec's read-back: a strongly consistent GetItem, logged (diagnostic only)."""
+    try:
+        stored = store.get(connection_id)
+    except StoreError as exc:
+        logger.error("read-back failed", extra={"operation": exc.operation, "errorCode": exc.code})
+        return
+    if stored is None:
+        logger.error("read-back found no item")
+    else:
+        logger.info("read-back", extra={"item": stored.attributes()})

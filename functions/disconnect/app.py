@@ -1,0 +1,55 @@
+"""``$disconnect``: remove the connection's item (idempotent) and log why it closed.
+
+API Gateway sends ``$disconnect`` on a best-effort basis and ignores the answer; items it never
+removes expire by TTL.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from connection_tracker.catalogue import MetricName
+from connection_tracker.observability import count, logger, metrics
+from connection_tracker.runtime import response, runtime
+from connection_tracker.settings import ConfigurationError
+from connection_tracker.store import StoreError
+from connection_tracker.websocket import DisconnectRequest, InvalidRequest
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
+    try:
+        store = runtime().store
+    except ConfigurationError as exc:
+        logger.error("configuration error, item not removed", extra={"error": str(exc)})
+        return response(500, "internal error")
+
+    try:
+        request = DisconnectRequest.from_event(event)
+    except InvalidRequest as exc:
+        logger.warning("disconnect ignored", extra={"reason": str(exc)})
+        return response(400, f"bad request: {exc}")
+
+    logger.append_keys(
+        connectionId=request.connection_id,
+        disconnectStatusCode=request.status_code,
+        disconnectReason=request.reason,
+    )
+    try:
+        removed = store.delete(request.connection_id)
+    except StoreError as exc:
+        logger.error("disconnect failed", extra={"operation": exc.operation, "errorCode": exc.code})
+        return response(500, "internal error")
+
+    if removed is None:
+        logger.info("connection already gone")
+    else:
+        logger.info("connection removed", extra={"clientId": removed.get("clientId")})
+        count(MetricName.DISCONNECT_HANDLED)
+    return response(200, "disconnected")

@@ -1,0 +1,100 @@
+"""``template.yaml`` read as data: the single source of deploy facts for the tests and the local stack.
+
+Nothing here restates the template; it only reads it (CloudFormation short-form tags become
+their long form, ``!Ref X`` -> ``{"Ref": "X"}``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that understands CloudFormation's short-form intrinsic functions."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@dataclass(frozen=True)
+class Template:
+    body: dict[str, Any]
+    path: Path
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return dict(self.body["Resources"])
+
+    def resource(self, logical_id: str) -> dict[str, Any]:
+        return dict(self.resources[logical_id])
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        return dict(self.resource(logical_id).get("Properties", {}))
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {name: res for name, res in self.resources.items() if res["Type"] == resource_type}
+
+    def function_code(self, logical_id: str) -> tuple[Path, str, str]:
+        """(code folder, module, function) of a function's ``Handler``, as Lambda would load it."""
+        props = self.properties(logical_id)
+        module, function = props["Handler"].rsplit(".", 1)
+        return self.path.parent / props["CodeUri"], module, function
+
+    def layer_folder(self) -> Path:
+        (layer,) = self.of_type("AWS::Serverless::LayerVersion").values()
+        return self.path.parent / layer["Properties"]["ContentUri"]
+
+
+@cache
+def load_template(path: Path = TEMPLATE_PATH) -> Template:
+    with path.open(encoding="utf-8") as handle:
+        return Template(body=yaml.load(handle, Loader=_CfnLoader), path=path)  # noqa: S506 - SafeLoader subclass
+
+
+def create_table_kwargs(template: Template, logical_id: str, table_name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments for a table resource of the template, under a name of our choosing."""
+    props = template.properties(logical_id)
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    if "StreamSpecification" in props:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    if "GlobalSecondaryIndexes" in props:
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return kwargs
+
+
+def create_table(client: DynamoDBClient, template: Template, logical_id: str, table_name: str) -> str:
+    """Create the table as the template defines it (keys, indexes, stream, TTL); return its stream ARN."""
+    described = client.create_table(**create_table_kwargs(template, logical_id, table_name))
+    ttl = template.properties(logical_id).get("TimeToLiveSpecification")
+    if ttl:
+        client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+    return described["TableDescription"].get("LatestStreamArn", "")

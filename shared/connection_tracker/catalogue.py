@@ -1,0 +1,66 @@
+"""The metric catalogue: every metric the product emits, its unit and its emitter.
+
+Code, the template checks and the tests all use these names; nothing spells a metric name twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+NAMESPACE = "ConnectionTracker"
+SERVICE = "connection-tracker"
+DIMENSION = "service"
+
+
+class MetricName(StrEnum):
+    CONNECT_ACCEPTED = "ConnectAccepted"
+    CONNECT_REJECTED = "ConnectRejected"
+    CONNECT_FAILED = "ConnectFailed"
+    DISCONNECT_HANDLED = "DisconnectHandled"
+    CONNECTIONS_OPENED = "ConnectionsOpened"
+    CONNECTIONS_EXPIRED = "ConnectionsExpired"
+    CONNECTIONS_CLOSED = "ConnectionsClosed"
+    CONNECTION_LIFETIME = "ConnectionLifetime"
+    EXPIRY_LAG = "ExpiryLag"
+    ACTIVE_CONNECTIONS = "ActiveConnections"
+    STREAM_RECORDS_FAILED = "StreamRecordsFailed"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: MetricName
+    unit: MetricUnit
+    emitter: str
+    meaning: str
+
+
+CATALOGUE: dict[MetricName, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec(MetricName.CONNECT_ACCEPTED, MetricUnit.Count, "connect", "item written, 200"),
+        MetricSpec(MetricName.CONNECT_REJECTED, MetricUnit.Count, "connect", "bad input, 400"),
+        MetricSpec(MetricName.CONNECT_FAILED, MetricUnit.Count, "connect", "server-side failure, 500"),
+        MetricSpec(
+            MetricName.DISCONNECT_HANDLED, MetricUnit.Count, "disconnect", "item removed on $disconnect"
+        ),
+        MetricSpec(MetricName.CONNECTIONS_OPENED, MetricUnit.Count, "stream_metrics", "INSERT records"),
+        MetricSpec(
+            MetricName.CONNECTIONS_EXPIRED, MetricUnit.Count, "stream_metrics", "REMOVE by the TTL service"
+        ),
+        MetricSpec(MetricName.CONNECTIONS_CLOSED, MetricUnit.Count, "stream_metrics", "any other REMOVE"),
+        MetricSpec(
+            MetricName.CONNECTION_LIFETIME, MetricUnit.Seconds, "stream_metrics", "removal time - createdAt"
+        ),
+        MetricSpec(MetricName.EXPIRY_LAG, MetricUnit.Seconds, "stream_metrics", "TTL removal time - ttl"),
+        MetricSpec(MetricName.ACTIVE_CONNECTIONS, MetricUnit.Count, "stream_metrics", "live items (gauge)"),
+        MetricSpec(
+            MetricName.STREAM_RECORDS_FAILED,
+            MetricUnit.Count,
+            "stream_metrics",
+            "records in batchItemFailures",
+        ),
+    )
+}

@@ -1,0 +1,71 @@
+"""The connection item: one definition of every attribute, its validation and its DynamoDB form."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Self
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+UNKNOWN_CLIENT = "unknown"
+CLIENT_ID_MAX_LENGTH = 128
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
+USER_AGENT_MAX_LENGTH = 512
+# Epoch seconds stay below this until the year 5138; epoch milliseconds passed it in 1973.
+_MAX_EPOCH_SECONDS = 10**11
+
+ClientId = Annotated[
+    str, StringConstraints(min_length=1, max_length=CLIENT_ID_MAX_LENGTH, pattern=CLIENT_ID_PATTERN)
+]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class ConnectionItem(BaseModel):
+    """A row of the connections table (DESIGN.md "The connection item")."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    connection_id: str = Field(alias="connectionId", min_length=1, max_length=128)
+    created_at: int = Field(alias="createdAt", ge=0, description="epoch milliseconds at connect")
+    ttl: int = Field(ge=0, lt=_MAX_EPOCH_SECONDS, description="expiry, epoch seconds")
+    client_id: ClientId = Field(default=UNKNOWN_CLIENT, alias="clientId")
+    source_ip: str | None = Field(default=None, alias="sourceIp")
+    user_agent: str | None = Field(default=None, alias="userAgent", max_length=USER_AGENT_MAX_LENGTH)
+    stage: str | None = None
+    domain_name: str | None = Field(default=None, alias="domainName")
+    api_id: str | None = Field(default=None, alias="apiId")
+    region: str | None = None
+
+    @model_validator(mode="after")
+    def _ttl_after_creation(self) -> Self:
+        if self.ttl * 1000 < self.created_at:
+            raise ValueError("ttl (epoch seconds) lies before createdAt (epoch milliseconds)")
+        return self
+
+    @classmethod
+    def opened_at(cls, now: float, ttl_seconds: float, **attributes: Any) -> ConnectionItem:  # noqa: ANN401
+        """The item of a connection opened at ``now`` (epoch seconds) that lives ``ttl_seconds``."""
+        return cls.model_validate({"createdAt": int(now * 1000), "ttl": int(now + ttl_seconds), **attributes})
+
+    def attributes(self) -> dict[str, Any]:
+        """Plain attribute values by their table names; absent metadata is left out."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+    def to_dynamodb(self) -> dict[str, Any]:
+        """The item in DynamoDB's typed JSON, for the low-level client."""
+        return {name: _serializer.serialize(value) for name, value in self.attributes().items()}
+
+    @classmethod
+    def from_dynamodb(cls, image: Mapping[str, Any]) -> ConnectionItem:
+        """Parse an item or stream image in DynamoDB's typed JSON; raise ``ValueError`` when malformed."""
+        return cls.model_validate(plain_attributes(image))
+
+
+def plain_attributes(image: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB's typed JSON (``{"S": "x"}``) as plain Python values (numbers as ``Decimal``)."""
+    return {name: _deserializer.deserialize(value) for name, value in image.items()}

@@ -1,0 +1,35 @@
+"""What a function builds once per execution environment: validated settings and its table client.
+
+Built on the first invocation rather than at import, so a bad configuration is answered (500,
+logged, counted) instead of crashing the init phase, and importing a handler stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from connection_tracker.observability import logger
+from connection_tracker.settings import Settings, load_settings
+from connection_tracker.store import ConnectionStore, dynamodb_client
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    store: ConnectionStore
+
+
+@cache
+def runtime() -> Runtime:
+    """Settings and store of this cold start; raises ``ConfigurationError`` (not cached) when bad."""
+    settings = load_settings(os.environ)
+    for warning in settings.warnings():
+        logger.warning(warning, extra={"configuration": "TTL_HOURS"})
+    return Runtime(settings=settings, store=ConnectionStore(dynamodb_client(), settings.connections_table))
+
+
+def response(status_code: int, body: str) -> dict[str, object]:
+    """A Lambda proxy response as API Gateway expects it."""
+    return {"statusCode": status_code, "body": body}

@@ -1,0 +1,69 @@
+"""Configuration from the environment, validated once per cold start.
+
+A bad value raises :class:`ConfigurationError` naming the variable; callers log it and answer 500,
+so a misconfigured function never writes a wrong item.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connection_tracker.catalogue import NAMESPACE, SERVICE
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# API Gateway closes every WebSocket connection after two hours.
+API_GATEWAY_MAX_CONNECTION_HOURS = 2.0
+
+
+class ConfigurationError(ValueError):
+    """An environment variable is missing or has a bad value."""
+
+
+class Settings(BaseModel):
+    """The functions' environment (DESIGN.md "Configuration")."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    connections_table: str = Field(alias="CONNECTIONS_TABLE", min_length=1, max_length=255)
+    ttl_hours: float = Field(default=24.0, alias="TTL_HOURS", gt=0)
+    verify_write: bool = Field(default=False, alias="VERIFY_WRITE")
+    capture_source_ip: bool = Field(default=True, alias="CAPTURE_SOURCE_IP")
+    service: str = Field(default=SERVICE, alias="POWERTOOLS_SERVICE_NAME", min_length=1)
+    namespace: str = Field(default=NAMESPACE, alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
+    region: str | None = Field(default=None, alias="AWS_REGION")
+
+    @field_validator("ttl_hours")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of hours")
+        return value
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self.ttl_hours * 3600
+
+    def warnings(self) -> list[str]:
+        """Allowed but questionable values, to be logged at cold start."""
+        if self.ttl_hours < API_GATEWAY_MAX_CONNECTION_HOURS:
+            return [
+                f"TTL_HOURS={self.ttl_hours:g} is below {API_GATEWAY_MAX_CONNECTION_HOURS:g}: items of "
+                "connections that API Gateway still holds open may expire"
+            ]
+        return []
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Validate the environment; raise :class:`ConfigurationError` naming each bad variable."""
+    try:
+        return Settings.model_validate(dict(environ))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigurationError(f"bad configuration: {problems}") from exc

@@ -1,0 +1,101 @@
+"""API Gateway WebSocket events (``$connect`` / ``$disconnect``) parsed into what the handlers need.
+
+Everything here is client input: it is validated before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
+from pydantic import TypeAdapter, ValidationError
+
+from connection_tracker.models import UNKNOWN_CLIENT, USER_AGENT_MAX_LENGTH, ClientId, ConnectionItem
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+CLIENT_ID_PARAMETER = "clientId"
+_client_id = TypeAdapter(ClientId)
+
+
+class InvalidRequest(ValueError):
+    """The client sent something we refuse (answered with 400)."""
+
+
+def _connection_id(event: APIGatewayWebSocketEvent) -> str:
+    context = event.get("requestContext")
+    connection_id = context.get("connectionId") if isinstance(context, dict) else None
+    if not isinstance(connection_id, str) or not connection_id:
+        raise InvalidRequest("requestContext.connectionId is missing")
+    return connection_id
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequest:
+    """A validated ``$connect``: who connects, and the metadata we keep about it."""
+
+    connection_id: str
+    request_id: str | None
+    client_id: str
+    metadata: Mapping[str, str]
+
+    @classmethod
+    def from_event(
+        cls, raw: Mapping[str, Any], *, capture_source_ip: bool, region: str | None
+    ) -> ConnectRequest:
+        event = APIGatewayWebSocketEvent(dict(raw))
+        connection_id = _connection_id(event)
+        context = event.request_context
+        params = event.get("queryStringParameters") or {}
+        client_id = params.get(CLIENT_ID_PARAMETER, UNKNOWN_CLIENT)
+        try:
+            client_id = _client_id.validate_python(client_id)
+        except ValidationError:
+            raise InvalidRequest(
+                "clientId must be 1-128 characters of letters, digits and . _ : @ -"
+            ) from None
+        identity = context.get("identity") or {}
+        user_agent = event.headers.get("User-Agent") or identity.get("userAgent")
+        metadata = {
+            "sourceIp": identity.get("sourceIp") if capture_source_ip else None,
+            "userAgent": user_agent[:USER_AGENT_MAX_LENGTH] if isinstance(user_agent, str) else None,
+            "stage": context.get("stage"),
+            "domainName": context.get("domainName"),
+            "apiId": context.get("apiId"),
+            "region": region,
+        }
+        return cls(
+            connection_id=connection_id,
+            request_id=context.get("requestId"),
+            client_id=client_id,
+            metadata={name: value for name, value in metadata.items() if isinstance(value, str) and value},
+        )
+
+    def item(self, *, now: float, ttl_seconds: float) -> ConnectionItem:
+        return ConnectionItem.opened_at(
+            now, ttl_seconds, connectionId=self.connection_id, clientId=self.client_id, **self.metadata
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectRequest:
+    """A ``$disconnect``: the connection and why API Gateway says it closed."""
+
+    connection_id: str
+    status_code: int | None
+    reason: str | None
+
+    @classmethod
+    def from_event(cls, raw: Mapping[str, Any]) -> DisconnectRequest:
+        event = APIGatewayWebSocketEvent(dict(raw))
+        connection_id = _connection_id(event)
+        context = event.request_context
+        status = context.disconnect_status_code
+        reason = context.disconnect_reason
+        return cls(
+            connection_id=connection_id,
+            status_code=status if isinstance(status, int) else None,
+            reason=reason if isinstance(reason, str) else None,
+        )

@@ -1,0 +1,219 @@
+"""Fixtures shared by every level of test: a fake AWS account, the table built from the template,
+the functions loaded as Lambda loads them, and readers for what they print (logs and EMF)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from connection_tracker.observability import logger
+from connection_tracker.runtime import runtime
+from local_stack.functions import LambdaContext, load_handler
+from local_stack.template import Template, create_table, load_template
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+EVENTS = Path(__file__).parent / "events"
+TABLE_NAME = "connections-test"
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fake account and the functions' environment as the template sets it; no real credentials."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "POWERTOOLS_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("CONNECTIONS_TABLE", TABLE_NAME)
+    runtime.cache_clear()
+    yield
+    runtime.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    return load_template()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> Any:
+    return boto3.client("dynamodb", region_name=REGION)
+
+
+@pytest.fixture
+def table(dynamodb: Any, template: Template) -> str:
+    """The connections table, created from template.yaml's own definition."""
+    create_table(dynamodb, template, "ConnectionsTable", TABLE_NAME)
+    return TABLE_NAME
+
+
+@pytest.fixture
+def event() -> Callable[..., dict[str, Any]]:
+    """Load a real-shaped event from tests/events."""
+
+    def load(name: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
+        return loaded
+
+    return load
+
+
+@pytest.fixture
+def invoke(template: Template) -> Callable[[str, dict[str, Any]], Any]:
+    """Invoke a function of the template by logical id; the first call of each is its cold start."""
+    handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+
+    def call(logical_id: str, payload: dict[str, Any]) -> Any:
+        if logical_id not in handlers:
+            handlers[logical_id] = load_handler(template, logical_id)
+        return handlers[logical_id](payload, LambdaContext(function_name=logical_id))
+
+    return call
+
+
+class Output:
+    """What a function printed: JSON log lines and EMF documents."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+    @property
+    def emf(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines if "_aws" in line]
+
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines if "_aws" not in line]
+
+    def metric_values(self) -> dict[str, list[float]]:
+        """Every metric value of every EMF document, by metric name."""
+        values: dict[str, list[float]] = {}
+        for document in self.emf:
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = document[metric["Name"]]
+                    values.setdefault(metric["Name"], []).extend(
+                        value if isinstance(value, list) else [value]
+                    )
+        return values
+
+    def log(self, message: str) -> dict[str, Any]:
+        matches = [line for line in self.logs if line.get("message") == message]
+        assert matches, f"no log line {message!r} in {[line.get('message') for line in self.logs]}"
+        return matches[-1]
+
+
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is now (pytest swaps it per test phase; Lambda never does)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def logs_to_current_stdout() -> None:
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    handler.stream = _CurrentStdout()
+
+
+@pytest.fixture(autouse=True)
+def _capture_fd(capfd: pytest.CaptureFixture[str]) -> None:
+    """Every test captures at the file-descriptor level, so ``output`` sees what Lambda would."""
+
+
+@pytest.fixture
+def output(capfd: pytest.CaptureFixture[str]) -> Callable[[], Output]:
+    def read() -> Output:
+        return Output(capfd.readouterr().out)
+
+    return read
+
+
+class DynamoDBRequests:
+    """Counts the HTTP requests boto3 sends to DynamoDB (retries included), by operation."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> None:
+        self.sent.append(event_name.rsplit(".", 1)[-1])
+
+    def count(self, operation: str | None = None) -> int:
+        return len(self.sent) if operation is None else self.sent.count(operation)
+
+
+@pytest.fixture
+def default_session(aws: None) -> Iterator[boto3.Session]:
+    """The boto3 default session the functions' clients come from, fresh for this test."""
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    yield boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = None
+
+
+@pytest.fixture
+def dynamodb_requests(default_session: boto3.Session) -> DynamoDBRequests:
+    counter = DynamoDBRequests()
+    default_session.events.register("before-send.dynamodb", counter)
+    return counter
+
+
+class FailingDynamoDB:
+    """A fake DynamoDB endpoint that answers every request with one error (e.g. throttling).
+
+    The functions' client is pointed at an endpoint moto does not serve; every attempt botocore
+    makes (its retries included) is answered here and counted, so nothing reaches a table.
+    """
+
+    def __init__(self) -> None:
+        self.code = "ThrottlingException"
+        self.status = 400
+        self.attempts: list[str] = []
+
+    def fail_with(self, code: str, status: int = 400) -> None:
+        self.code, self.status = code, status
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        self.attempts.append(event_name.rsplit(".", 1)[-1])
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{self.code}", "message": "injected"})
+
+        class Raw:
+            def stream(self, **_: Any) -> Iterator[bytes]:
+                yield body.encode()
+
+        return AWSResponse(request.url, self.status, {"Content-Type": "application/x-amz-json-1.0"}, Raw())
+
+
+@pytest.fixture
+def failing_dynamodb(
+    monkeypatch: pytest.MonkeyPatch, default_session: boto3.Session, aws: None
+) -> FailingDynamoDB:
+    fake = FailingDynamoDB()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "https://failing-dynamodb.test")
+    default_session.events.register("before-send.dynamodb", fake)
+    return fake

@@ -1,0 +1,61 @@
+"""$disconnect: the item goes, the reason is logged, and a second disconnect is harmless."""
+
+from __future__ import annotations
+
+from connection_tracker.catalogue import MetricName
+
+
+def test_disconnect_removes_the_item_and_logs_why(invoke, event, dynamodb, table, output):
+    invoke("ConnectFunction", event("connect"))
+    output()
+
+    response = invoke("DisconnectFunction", event("disconnect"))
+
+    assert response == {"statusCode": 200, "body": "disconnected"}
+    assert dynamodb.scan(TableName=table)["Items"] == []
+    printed = output()
+    assert printed.metric_values() == {MetricName.DISCONNECT_HANDLED: [1.0]}
+    line = printed.log("connection removed")
+    assert line["disconnectStatusCode"] == 1001
+    assert line["disconnectReason"] == "Going away"
+    assert line["clientId"] == "dashboard-7.eu:ops@team_a"
+    assert line["correlation_id"] == "Lx1mJGUKoAMFnGA="
+
+
+def test_disconnect_of_an_unknown_connection_is_not_an_error(invoke, event, table, output):
+    response = invoke("DisconnectFunction", event("disconnect"))
+
+    assert response["statusCode"] == 200
+    printed = output()
+    assert printed.metric_values() == {}
+    printed.log("connection already gone")
+
+
+def test_disconnect_leaves_other_connections_alone(invoke, event, dynamodb, table):
+    other = event("connect")
+    other["requestContext"]["connectionId"] = "OtHeRcOnNeCt="
+    invoke("ConnectFunction", event("connect"))
+    invoke("ConnectFunction", other)
+
+    invoke("DisconnectFunction", event("disconnect"))
+
+    (item,) = dynamodb.scan(TableName=table)["Items"]
+    assert item["connectionId"] == {"S": "OtHeRcOnNeCt="}
+
+
+def test_disconnect_without_connection_id_touches_nothing(invoke, event, dynamodb, table, output):
+    invoke("ConnectFunction", event("connect"))
+    broken = event("disconnect")
+    del broken["requestContext"]["connectionId"]
+
+    assert invoke("DisconnectFunction", broken)["statusCode"] == 400
+    assert len(dynamodb.scan(TableName=table)["Items"]) == 1
+
+
+def test_disconnect_failure_is_a_500_and_logged(invoke, event, failing_dynamodb, output):
+    failing_dynamodb.fail_with("InternalServerError", status=500)
+
+    assert invoke("DisconnectFunction", event("disconnect"))["statusCode"] == 500
+    line = output().log("disconnect failed")
+    assert line["errorCode"] == "InternalServerError"
+    assert line["connectionId"] == "Lx1hHc7GoAMCIqA="
