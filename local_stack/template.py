@@ -75,6 +75,17 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
         return Template(body=yaml.load(handle, Loader=_CfnLoader), path=path)  # noqa: S506 - SafeLoader subclass
 
 
+def function_environment(template: Template, logical_id: str | None = None) -> dict[str, str]:
+    """The literal environment variables the template gives a function (``Globals`` merged with its
+    own); values that are intrinsic functions (``!Ref``) are left to the caller."""
+    variables = dict(
+        template.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    if logical_id is not None:
+        variables.update(template.properties(logical_id).get("Environment", {}).get("Variables", {}))
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
 def create_table_kwargs(template: Template, logical_id: str, table_name: str) -> dict[str, Any]:
     """``CreateTable`` arguments for a table resource of the template, under a name of our choosing."""
     props = template.properties(logical_id)

@@ -4,9 +4,7 @@ the functions loaded as Lambda loads them, and readers for what they print (logs
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +12,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from connection_tracker.observability import logger
 from connection_tracker.runtime import runtime
 from local_stack.functions import LambdaContext, load_handler
 from local_stack.template import Template, create_table, load_template
@@ -120,23 +117,6 @@ class Output:
         matches = [line for line in self.logs if line.get("message") == message]
         assert matches, f"no log line {message!r} in {[line.get('message') for line in self.logs]}"
         return matches[-1]
-
-
-class _CurrentStdout:
-    """Writes to whatever ``sys.stdout`` is now (pytest swaps it per test phase; Lambda never does)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def logs_to_current_stdout() -> None:
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    handler.stream = _CurrentStdout()
 
 
 @pytest.fixture(autouse=True)

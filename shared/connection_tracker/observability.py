@@ -9,12 +9,25 @@ two DynamoDB calls it would trace are worth (see README, "Benchmarks").
 from __future__ import annotations
 
 import os
+import sys
 
 from aws_lambda_powertools import Logger, Metrics
 
 from connection_tracker.catalogue import CATALOGUE, NAMESPACE, SERVICE, MetricName
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
+
+class _Stdout:
+    """``sys.stdout`` as it is at each write: log lines and EMF documents (``print``) share one
+    stream even where a host redirects it (the local stack, the tests); on Lambda it never moves."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, stream=_Stdout())  # type: ignore[arg-type]
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE,
     service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
