@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import connect
+from bench import connect, stream
 
 
 def main() -> int:
     connect.run()
+    stream.run()
     return 0
 
 

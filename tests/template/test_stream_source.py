@@ -1,0 +1,46 @@
+"""The consumer's event source: its filters pass exactly what the consumer counts, and its
+safety settings stay in place."""
+
+from __future__ import annotations
+
+import pytest
+
+from local_stack.filters import passes
+from local_stack.template import load_template
+
+
+@pytest.fixture
+def stream_source():
+    events = load_template().properties("StreamMetricsFunction")["Events"]
+    (source,) = [e["Properties"] for e in events.values() if e["Type"] == "DynamoDB"]
+    return source
+
+
+def test_filters_pass_insert_and_remove_and_drop_modify(stream_source, event):
+    records = event("stream_batch")["Records"]
+    passed = [record["eventName"] for record in records if passes(stream_source["FilterCriteria"], record)]
+    assert passed == ["INSERT", "REMOVE", "REMOVE"]
+
+
+def test_filters_pass_ttl_removes(stream_source, event):
+    ttl_remove = event("stream_batch")["Records"][3]
+    assert ttl_remove["userIdentity"]["principalId"] == "dynamodb.amazonaws.com"
+    assert passes(stream_source["FilterCriteria"], ttl_remove)
+
+
+def test_stream_source_keeps_its_safety_settings(stream_source):
+    assert stream_source["Stream"] == {"Fn::GetAtt": ["ConnectionsTable", "StreamArn"]}
+    assert stream_source["StartingPosition"] == "TRIM_HORIZON"
+    assert stream_source["BisectBatchOnFunctionError"] is True
+    assert stream_source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 < stream_source["MaximumRetryAttempts"] <= 10
+    assert 60 <= stream_source["MaximumRecordAgeInSeconds"] <= 6 * 3600
+    assert 1 <= stream_source["BatchSize"] <= 10_000
+    assert 0 <= stream_source["MaximumBatchingWindowInSeconds"] <= 300
+    destination = stream_source["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["StreamDeadLetterQueue", "Arn"]}
+
+
+def test_dead_letter_queue_is_encrypted():
+    queue = load_template().properties("StreamDeadLetterQueue")
+    assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue

@@ -1,0 +1,186 @@
+"""The stream consumer: every kind of record, the metrics it adds up to, and poison records."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from connection_tracker.catalogue import CATALOGUE, MetricName
+
+OPENED, MODIFIED, CLOSED, EXPIRED = range(4)
+
+
+@pytest.fixture
+def batch(event):
+    return event("stream_batch")
+
+
+@pytest.fixture
+def consume(invoke):
+    def call(payload):
+        return invoke("StreamMetricsFunction", payload)
+
+    return call
+
+
+def only(batch, *indexes):
+    return {"Records": [copy.deepcopy(batch["Records"][i]) for i in indexes]}
+
+
+def test_a_mixed_batch_becomes_one_set_of_metrics(consume, batch, output):
+    assert consume(batch) == {"batchItemFailures": []}
+
+    printed = output()
+    assert printed.metric_values() == {
+        MetricName.CONNECTIONS_OPENED: [1.0],
+        MetricName.CONNECTIONS_CLOSED: [1.0],
+        MetricName.CONNECTIONS_EXPIRED: [1.0],
+        MetricName.CONNECTION_LIFETIME: [8231.5, 86494.75],
+        MetricName.EXPIRY_LAG: [95.0],
+    }
+    summary = printed.log("batch processed")
+    assert (summary["records"], summary["opened"], summary["closed"], summary["expired"]) == (4, 1, 1, 1)
+    assert (summary["ignored"], summary["failed"]) == (1, 0)
+
+
+def test_units_namespace_and_the_only_dimension(consume, batch, output):
+    consume(batch)
+    for document in output().emf:
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "ConnectionTracker"
+            assert directive["Dimensions"] == [["service"]]
+            for metric in directive["Metrics"]:
+                assert metric["Unit"] == CATALOGUE[MetricName(metric["Name"])].unit.value
+        assert "connectionId" not in document
+        assert "clientId" not in document
+
+
+def test_one_log_line_per_connection_event(consume, batch, output):
+    consume(batch)
+    lines = {line["message"]: line for line in output().logs if line["message"].startswith("connection ")}
+    assert set(lines) == {"connection opened", "connection closed", "connection expired"}
+    expired = lines["connection expired"]
+    assert expired["connectionId"] == "Lx3mNe9IoAMCKsC="
+    assert expired["clientId"] == "unknown"
+    assert expired["lifetime"] == 86494.75
+    assert expired["expiryLag"] == 95.0
+    assert expired["sequenceNumber"] == "111400000000000000004"
+    # the Logger's shape: its keys and the Lambda context
+    assert expired["level"] == "INFO"
+    assert expired["service"] == "connection-tracker"
+    assert expired["function_name"] == "StreamMetricsFunction"
+    assert "timestamp" in expired
+
+
+def test_remove_by_a_user_is_closed_not_expired(consume, batch, output):
+    record = only(batch, EXPIRED)
+    record["Records"][0]["userIdentity"] = {"type": "Service", "principalId": "someone.else.amazonaws.com"}
+    consume(record)
+    values = output().metric_values()
+    assert values[MetricName.CONNECTIONS_CLOSED] == [1.0]
+    assert MetricName.CONNECTIONS_EXPIRED not in values
+    assert MetricName.EXPIRY_LAG not in values
+
+
+def test_durations_are_never_negative(consume, batch, output):
+    record = only(batch, EXPIRED)
+    # Removal time has one-second resolution: it can read earlier than createdAt and ttl.
+    record["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] = 1730118000
+    record["Records"][0]["dynamodb"]["OldImage"]["ttl"] = {"N": "1730118001"}
+    consume(record)
+    values = output().metric_values()
+    assert values[MetricName.CONNECTION_LIFETIME] == [0.0]
+    assert values[MetricName.EXPIRY_LAG] == [0.0]
+
+
+def test_modify_records_are_ignored_not_failed(consume, batch, output):
+    assert consume(only(batch, MODIFIED)) == {"batchItemFailures": []}
+    printed = output()
+    assert printed.metric_values() == {}
+    assert printed.log("batch processed")["ignored"] == 1
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        pytest.param(lambda r: r["dynamodb"].pop("OldImage"), id="missing-image"),
+        pytest.param(
+            lambda r: r["dynamodb"]["OldImage"].update(createdAt={"N": "soon"}), id="non-numeric-createdAt"
+        ),
+        pytest.param(
+            lambda r: r["dynamodb"]["OldImage"].update(createdAt={"S": "1730205000500"}),
+            id="string-createdAt",
+        ),
+        pytest.param(lambda r: r["dynamodb"]["OldImage"].update(ttl={"N": "NaN"}), id="nan-ttl"),
+        pytest.param(lambda r: r["dynamodb"]["OldImage"].update(connectionId={"Q": "?"}), id="unknown-type"),
+        pytest.param(lambda r: r["dynamodb"]["OldImage"].pop("connectionId"), id="no-connectionId"),
+        pytest.param(lambda r: r["dynamodb"].pop("ApproximateCreationDateTime"), id="no-removal-time"),
+    ],
+)
+def test_a_poison_record_fails_alone(consume, batch, output, poison):
+    poisoned = copy.deepcopy(batch)
+    poison(poisoned["Records"][EXPIRED])
+
+    response = consume(poisoned)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "111400000000000000004"}]}
+    printed = output()
+    values = printed.metric_values()
+    assert values[MetricName.STREAM_RECORDS_FAILED] == [1.0]
+    assert values[MetricName.CONNECTIONS_OPENED] == [1.0]
+    assert values[MetricName.CONNECTIONS_CLOSED] == [1.0]
+    assert MetricName.CONNECTIONS_EXPIRED not in values
+    failure = printed.log("stream record failed")
+    assert failure["sequenceNumber"] == "111400000000000000004"
+    assert failure["level"] == "ERROR"
+
+
+def test_poison_in_the_middle_of_a_batch(consume, batch, output):
+    records = only(batch, OPENED, CLOSED, EXPIRED)
+    records["Records"][1]["dynamodb"]["OldImage"]["createdAt"] = {"N": "yesterday"}
+    assert consume(records) == {"batchItemFailures": [{"itemIdentifier": "111300000000000000003"}]}
+    values = output().metric_values()
+    assert values[MetricName.CONNECTIONS_OPENED] == [1.0]
+    assert values[MetricName.CONNECTIONS_EXPIRED] == [1.0]
+    assert MetricName.CONNECTIONS_CLOSED not in values
+
+
+def test_an_all_poison_batch_still_answers_with_a_partial_response(consume, batch, output):
+    records = only(batch, OPENED, CLOSED)
+    for record in records["Records"]:
+        record["dynamodb"].pop("NewImage", None)
+        record["dynamodb"].pop("OldImage", None)
+    response = consume(records)
+    assert response == {
+        "batchItemFailures": [
+            {"itemIdentifier": "111100000000000000001"},
+            {"itemIdentifier": "111300000000000000003"},
+        ]
+    }
+    assert output().metric_values() == {MetricName.STREAM_RECORDS_FAILED: [2.0]}
+
+
+def test_an_empty_batch(consume, output):
+    assert consume({"Records": []}) == {"batchItemFailures": []}
+    assert output().metric_values() == {}
+
+
+def test_distributions_respect_the_100_value_limit(consume, batch, output):
+    closed = batch["Records"][CLOSED]
+    records = []
+    for index in range(250):
+        record = copy.deepcopy(closed)
+        record["dynamodb"]["SequenceNumber"] = f"2{index:020d}"
+        record["dynamodb"]["ApproximateCreationDateTime"] = 1730205000 + index
+        records.append(record)
+    consume({"Records": records})
+    printed = output()
+    for document in printed.emf:
+        for name, value in document.items():
+            if isinstance(value, list):
+                assert len(value) <= 100, name
+    # 250 lifetimes: 3 distribution documents plus one for the counts
+    assert len(printed.emf) == 1 + 3
+    assert len(printed.metric_values()[MetricName.CONNECTION_LIFETIME]) == 250
+    assert printed.metric_values()[MetricName.CONNECTIONS_CLOSED] == [250.0]
