@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from bench.common import ROOT, best_of, fake_aws_environment, import_time, print_table, quiet
+from bench.common import ROOT, best_of, fake_aws_environment, import_ratio, print_table, quiet
 from local_stack.functions import LambdaContext, load_handler
 from local_stack.template import create_table, function_environment, load_template
 
@@ -81,22 +81,21 @@ def run() -> dict[str, float]:
     # and the environment the template gives every function.
     environment = function_environment(template)
     layer = str(template.layer_folder())
-    boto3_import = import_time("import boto3")
-    connect_import = import_time(
-        "import app", extra_path=[str(template.function_code("ConnectFunction")[0]), layer], env=environment
-    )
-    disconnect_import = import_time(
-        "import app",
-        extra_path=[str(template.function_code("DisconnectFunction")[0]), layer],
-        env=environment,
-    )
-    tracer_import = import_time("from aws_lambda_powertools import Tracer; Tracer(disabled=True)")
+
+    def import_vs_boto3(code: str, function: str | None = None) -> float:
+        path = [str(template.function_code(function)[0]), layer] if function else []
+        return import_ratio(code, "import boto3", extra_path=path, env=environment)
+
+    connect_import = import_vs_boto3("import app", "ConnectFunction")
+    disconnect_import = import_vs_boto3("import app", "DisconnectFunction")
+    stream_import = import_vs_boto3("import app", "StreamMetricsFunction")
+    tracer_import = import_vs_boto3("from aws_lambda_powertools import Tracer; Tracer(disabled=True)")
 
     results = {
         "requests_project": project_requests,
         "requests_reference": reference_requests,
         "time_ratio": project_time / reference_time,
-        "connect_import_ratio": connect_import / boto3_import,
+        "connect_import_ratio": connect_import,
     }
     print_table(
         f"$connect, {N} connects per round, best of 3, moto in-process",
@@ -109,8 +108,9 @@ def run() -> dict[str, float]:
                 f"{project_time / N * 1e3:.2f} ms / {reference_time / N * 1e3:.2f} ms",
             ),
             ("import functions/connect/app.py / import boto3", f"{results['connect_import_ratio']:.2f}x"),
-            ("import functions/disconnect/app.py / import boto3", f"{disconnect_import / boto3_import:.2f}x"),
-            ("import powertools Tracer (not used) / import boto3", f"{tracer_import / boto3_import:.2f}x"),
+            ("import functions/disconnect/app.py / import boto3", f"{disconnect_import:.2f}x"),
+            ("import functions/stream_metrics/app.py / import boto3", f"{stream_import:.2f}x"),
+            ("import powertools Tracer (not used) / import boto3", f"{tracer_import:.2f}x"),
         ],
     )
     sys.stdout.flush()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
 from pydantic import TypeAdapter, ValidationError
 
 from connection_tracker.models import UNKNOWN_CLIENT, USER_AGENT_MAX_LENGTH, ClientId, ConnectionItem
@@ -24,12 +23,22 @@ class InvalidRequest(ValueError):
     """The client sent something we refuse (answered with 400)."""
 
 
-def _connection_id(event: APIGatewayWebSocketEvent) -> str:
+def _request_context(event: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """The connectionId and the ``requestContext`` it came in; refuse an event without one."""
     context = event.get("requestContext")
     connection_id = context.get("connectionId") if isinstance(context, dict) else None
-    if not isinstance(connection_id, str) or not connection_id:
+    if not isinstance(connection_id, str) or not connection_id or not isinstance(context, dict):
         raise InvalidRequest("requestContext.connectionId is missing")
-    return connection_id
+    return connection_id, context
+
+
+def _header(event: Mapping[str, Any], name: str) -> str | None:
+    """A request header, looked up case-insensitively as HTTP names are."""
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +54,11 @@ class ConnectRequest:
     def from_event(
         cls, raw: Mapping[str, Any], *, capture_source_ip: bool, region: str | None
     ) -> ConnectRequest:
-        event = APIGatewayWebSocketEvent(dict(raw))
-        connection_id = _connection_id(event)
-        context = event.request_context
-        params = event.get("queryStringParameters") or {}
-        client_id = params.get(CLIENT_ID_PARAMETER, UNKNOWN_CLIENT)
+        connection_id, context = _request_context(raw)
+        params = raw.get("queryStringParameters")
+        client_id = (
+            params.get(CLIENT_ID_PARAMETER, UNKNOWN_CLIENT) if isinstance(params, dict) else UNKNOWN_CLIENT
+        )
         try:
             client_id = _client_id.validate_python(client_id)
         except ValidationError:
@@ -57,7 +66,7 @@ class ConnectRequest:
                 "clientId must be 1-128 characters of letters, digits and . _ : @ -"
             ) from None
         identity = context.get("identity") or {}
-        user_agent = event.headers.get("User-Agent") or identity.get("userAgent")
+        user_agent = _header(raw, "User-Agent") or identity.get("userAgent")
         metadata = {
             "sourceIp": identity.get("sourceIp") if capture_source_ip else None,
             "userAgent": user_agent[:USER_AGENT_MAX_LENGTH] if isinstance(user_agent, str) else None,
@@ -89,11 +98,9 @@ class DisconnectRequest:
 
     @classmethod
     def from_event(cls, raw: Mapping[str, Any]) -> DisconnectRequest:
-        event = APIGatewayWebSocketEvent(dict(raw))
-        connection_id = _connection_id(event)
-        context = event.request_context
-        status = context.disconnect_status_code
-        reason = context.disconnect_reason
+        connection_id, context = _request_context(raw)
+        status = context.get("disconnectStatusCode")
+        reason = context.get("disconnectReason")
         return cls(
             connection_id=connection_id,
             status_code=status if isinstance(status, int) else None,
