@@ -1,0 +1,130 @@
+"""The AWS emulation: moto in server mode on loopback, provisioned from template.yaml."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from local_stack.template import Template, create_table
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class MotoServer:
+    """``moto.server`` in a child process, bound to loopback."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto server exited with {self._process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):  # noqa: S310 - loopback
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"moto server did not answer on {self.endpoint} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+
+def client_environment(endpoint: str) -> dict[str, str]:
+    """What the functions' boto3 needs to talk to the emulation instead of AWS."""
+    return {
+        **CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }
+
+
+def client(service: str, endpoint: str) -> Any:  # noqa: ANN401 - boto3 clients are untyped here
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=50),
+    )
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    table_name: str
+    stream_arn: str
+    queue_url: str | None
+    queue_arn: str | None
+
+
+def provision(template: Template, endpoint: str, stack_name: str = "local") -> Provisioned:
+    """Create the template's table (keys, indexes, stream, TTL) and its dead-letter queue."""
+    table_name = f"{stack_name}-ConnectionsTable"
+    stream_arn = create_table(client("dynamodb", endpoint), template, "ConnectionsTable", table_name)
+    queue_url = queue_arn = None
+    queues = template.of_type("AWS::SQS::Queue")
+    if queues:
+        sqs = client("sqs", endpoint)
+        (logical_id,) = queues
+        attributes: Mapping[str, Any] = {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in template.properties(logical_id).items()
+            if isinstance(value, int)
+        }
+        queue_url = sqs.create_queue(QueueName=f"{stack_name}-{logical_id}", Attributes=dict(attributes))[
+            "QueueUrl"
+        ]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+    return Provisioned(table_name=table_name, stream_arn=stream_arn, queue_url=queue_url, queue_arn=queue_arn)
+
+
+def apply_environment(values: Mapping[str, str]) -> None:
+    os.environ.update(values)

@@ -1,0 +1,89 @@
+"""``python -m local_stack`` (``make dev``): run the stack, or generate load against any endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from local_stack.loadgen import LoadPlan, run_load
+from local_stack.stack import Options, serve
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
+    commands = root.add_subparsers(dest="command")
+
+    up = commands.add_parser("up", help="run the whole system locally (the default)")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
+    up.add_argument("--port", type=int, default=8080, help="WebSocket port (0: any free port)")
+    up.add_argument("--management-port", type=int, default=0, help="@connections API port (0: any free)")
+    up.add_argument("--aws-port", type=int, default=0, help="moto server port (0: any free)")
+    up.add_argument("--ttl-seconds", type=_positive, help="item lifetime override, to watch expiry happen")
+    up.add_argument("--ttl-period", type=_positive, default=1.0, help="seconds between TTL sweeps")
+    up.add_argument("--batch-window", type=float, help="override the template's batching window (seconds)")
+    up.add_argument("--idle-timeout", type=_positive, default=600.0, help="API Gateway idle timeout (s)")
+    up.add_argument("--max-duration", type=_positive, default=7200.0, help="API Gateway connection limit (s)")
+    up.add_argument("--interval", type=_positive, default=1.0, help="seconds between view refreshes")
+    up.add_argument("--headless", action="store_true", help="one JSON status line per interval")
+    up.add_argument(
+        "--log", type=Path, default=Path(".local-stack/functions.log"), help="functions' log file"
+    )
+
+    load = commands.add_parser("load", help="N concurrent WebSocket clients against any endpoint")
+    load.add_argument("url", help="ws:// or wss:// URL (the stack's, or a deployed stage's)")
+    load.add_argument("-n", "--clients", type=int, default=100)
+    load.add_argument("--concurrency", type=int, default=100, help="connections opening at once")
+    load.add_argument("--hold", type=float, default=1.0, help="seconds each client stays connected")
+    load.add_argument("--client-prefix", default="load", help="clientId = PREFIX-<n>")
+    load.add_argument("--invalid", type=float, default=0.0, help="fraction of clients with a bad clientId")
+    load.add_argument("--abrupt", type=float, default=0.0, help="fraction dropping the TCP connection")
+    load.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "load":
+        plan = LoadPlan(
+            url=args.url,
+            clients=args.clients,
+            concurrency=args.concurrency,
+            hold=args.hold,
+            client_prefix=args.client_prefix,
+            invalid=args.invalid,
+            abrupt=args.abrupt,
+        )
+        return run_load(plan, as_json=args.json)
+    defaults = parser().parse_args(["up"])
+    chosen = args if args.command == "up" else defaults
+    options = Options(
+        host=chosen.host,
+        port=chosen.port,
+        management_port=chosen.management_port,
+        aws_port=chosen.aws_port,
+        ttl_seconds=chosen.ttl_seconds,
+        ttl_period=chosen.ttl_period,
+        batch_window=chosen.batch_window,
+        idle_timeout=chosen.idle_timeout,
+        max_duration=chosen.max_duration,
+        interval=chosen.interval,
+        headless=chosen.headless,
+        log_path=chosen.log,
+    )
+    try:
+        return asyncio.run(serve(options))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

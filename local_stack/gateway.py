@@ -1,0 +1,371 @@
+"""API Gateway's WebSocket side, emulated: ``$connect``/``$disconnect`` through the real handlers,
+and the ``@connections`` management API.
+
+- A handshake invokes the connect function with an API-Gateway-shaped event; a non-2xx answer
+  refuses the handshake with that status, as API Gateway does.
+- Closing the socket invokes the disconnect function with ``disconnectStatusCode`` and
+  ``disconnectReason`` (API Gateway sends ``$disconnect`` on a best-effort basis: the fault switch
+  ``skip_disconnect`` drops it for chosen connections).
+- Idle connections (10 min) and old ones (2 h) are closed as API Gateway closes them.
+- ``GET|POST|DELETE /{stage}/@connections/{connectionId}`` on the management port works with
+  boto3's ``apigatewaymanagementapi`` client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import string
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server
+    from websockets.http11 import Request, Response
+
+    from local_stack.lambdas import LocalFunctions
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+GOING_AWAY = (1001, "Going away")
+
+
+def new_connection_id() -> str:
+    """An id shaped like API Gateway's (15 characters and a trailing '=')."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(15)) + "="
+
+
+def _request_time(moment: float) -> str:
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(moment))
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class LiveConnection:
+    connection_id: str
+    socket: ServerConnection
+    connected_at: float
+    source_ip: str
+    user_agent: str | None
+    last_active: float
+    close_as: tuple[int, str] | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class Gateway:
+    def __init__(
+        self,
+        functions: LocalFunctions,
+        *,
+        stage: str,
+        api_id: str = "local",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        management_port: int = 0,
+        region: str = "us-east-1",
+        idle_timeout: float = 600.0,
+        max_duration: float = 7200.0,
+    ) -> None:
+        self._functions = functions
+        self.stage = stage
+        self.api_id = api_id
+        self.host = host
+        self._port = port
+        self._management_port = management_port
+        self.region = region
+        self.idle_timeout = idle_timeout
+        self.max_duration = max_duration
+        self.connections: dict[str, LiveConnection] = {}
+        self.skip_disconnect: set[str] = set()
+        self.counts = {"accepted": 0, "refused": 0, "disconnects": 0, "disconnects_skipped": 0}
+        self._pending: dict[int, tuple[str, float]] = {}
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
+        self._server: Server | None = None
+        self._management: ThreadingHTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ----- lifecycle ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/{self.stage}"
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = next(iter(self._server.sockets)).getsockname()[1]
+        return port
+
+    @property
+    def management_url(self) -> str:
+        assert self._management is not None
+        return f"http://{self.host}:{self._management.server_address[1]}/{self.stage}"
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._server = await serve(
+            self._session,
+            self.host,
+            self._port,
+            process_request=self._connect,
+            server_header=None,
+            ping_interval=None,  # API Gateway does not ping; idle timeout is ours to enforce
+        )
+        self._management = ThreadingHTTPServer((self.host, self._management_port), _management_handler(self))
+        self._management.daemon_threads = True
+        threading.Thread(target=self._management.serve_forever, name="management-api", daemon=True).start()
+
+    async def stop(self) -> None:
+        """Close every connection (each gets its ``$disconnect``), then the servers."""
+        lives = list(self.connections.values())
+        for live in lives:
+            live.close_as = GOING_AWAY
+        closing = [live.socket.close(*GOING_AWAY) for live in lives]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=5)
+        for live in lives:  # a peer that did not answer the close handshake is cut
+            live.socket.transport.abort()
+        # let each session finish: its $disconnect runs
+        await asyncio.sleep(0)
+        deadline = time.monotonic() + 10
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._management is not None:
+            self._management.shutdown()
+            self._management.server_close()
+        self._executor.shutdown(wait=True)
+
+    # ----- $connect --------------------------------------------------------------------------------
+    def _event(
+        self, connection_id: str, route: str, connected_at: float, identity: dict[str, str]
+    ) -> dict[str, Any]:
+        now = time.time()
+        request_id = base64.b64encode(uuid.uuid4().bytes[:12]).decode()
+        return {
+            "requestContext": {
+                "routeKey": route,
+                "eventType": route.removeprefix("$").upper(),
+                "extendedRequestId": request_id,
+                "requestTime": _request_time(now),
+                "messageDirection": "IN",
+                "stage": self.stage,
+                "connectedAt": int(connected_at * 1000),
+                "requestTimeEpoch": int(now * 1000),
+                "identity": identity,
+                "requestId": request_id,
+                "domainName": f"{self.host}:{self.port}",
+                "connectionId": connection_id,
+                "apiId": self.api_id,
+            },
+            "isBase64Encoded": False,
+        }
+
+    async def _invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            response = await loop.run_in_executor(self._executor, self._functions.invoke, logical_id, event)
+        except Exception:  # noqa: BLE001 - a function error is API Gateway's 500
+            return {"statusCode": 500, "body": "Internal server error"}
+        return response if isinstance(response, dict) else {"statusCode": 200}
+
+    async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
+        connection_id, connected_at = new_connection_id(), time.time()
+        query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
+        headers: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for name, value in request.headers.raw_items():
+            headers[name] = value
+            multi.setdefault(name, []).append(value)
+        identity = {"sourceIp": str(connection.remote_address[0])}
+        if "User-Agent" in request.headers:
+            identity["userAgent"] = request.headers["User-Agent"]
+        event = self._event(connection_id, "$connect", connected_at, identity)
+        event["headers"], event["multiValueHeaders"] = headers, multi
+        if query:
+            event["queryStringParameters"] = {name: values[-1] for name, values in query.items()}
+            event["multiValueQueryStringParameters"] = query
+        response = await self._invoke("ConnectFunction", event)
+        status = int(response.get("statusCode", 200))
+        if not 200 <= status < 300:
+            self.counts["refused"] += 1
+            return connection.respond(HTTPStatus(status), f"{response.get('body', '')}\n")
+        self._pending[id(connection)] = (connection_id, connected_at)
+        return None
+
+    # ----- the open connection and $disconnect -------------------------------------------------
+    async def _session(self, socket: ServerConnection) -> None:
+        connection_id, connected_at = self._pending.pop(id(socket))
+        live = LiveConnection(
+            connection_id=connection_id,
+            socket=socket,
+            connected_at=connected_at,
+            source_ip=str(socket.remote_address[0]),
+            user_agent=socket.request.headers.get("User-Agent") if socket.request else None,
+            last_active=time.time(),
+        )
+        self.connections[connection_id] = live
+        self.counts["accepted"] += 1
+        watchdog = asyncio.create_task(self._watch(live))
+        try:
+            async for _message in socket:
+                live.last_active = time.time()
+                # No route but $connect/$disconnect exists: API Gateway answers "Forbidden".
+                await socket.send(json.dumps({"message": "Forbidden", "connectionId": connection_id}))
+        except ConnectionClosed:
+            pass
+        finally:
+            watchdog.cancel()
+            self.connections.pop(connection_id, None)
+            await self._disconnect(live)
+
+    async def _watch(self, live: LiveConnection) -> None:
+        while True:
+            now = time.time()
+            idle_left = live.last_active + self.idle_timeout - now
+            age_left = live.connected_at + self.max_duration - now
+            if idle_left <= 0 or age_left <= 0:
+                live.close_as = GOING_AWAY
+                await live.socket.close(*GOING_AWAY)
+                return
+            await asyncio.sleep(min(idle_left, age_left, 1.0))
+
+    async def _disconnect(self, live: LiveConnection) -> None:
+        if live.connection_id in self.skip_disconnect:
+            self.skip_disconnect.discard(live.connection_id)
+            self.counts["disconnects_skipped"] += 1
+            return
+        code, reason = live.close_as or (live.socket.close_code or 1006, live.socket.close_reason or "")
+        event = self._event(
+            live.connection_id, "$disconnect", live.connected_at, {"sourceIp": live.source_ip}
+        )
+        event["requestContext"]["disconnectStatusCode"] = code
+        event["requestContext"]["disconnectReason"] = reason
+        event["headers"] = {"Host": f"{self.host}:{self.port}", "x-api-key": "", "X-Forwarded-For": ""}
+        event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
+        self.counts["disconnects"] += 1
+        await self._invoke("DisconnectFunction", event)
+
+    # ----- @connections (called from the management API's threads) -----------------------------
+    def _call(self, coroutine: Any) -> Any:  # noqa: ANN401
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    def describe(self, connection_id: str) -> dict[str, Any] | None:
+        live = self.connections.get(connection_id)
+        if live is None:
+            return None
+        identity = {"sourceIp": live.source_ip}
+        if live.user_agent:
+            identity["userAgent"] = live.user_agent
+        return {
+            "connectedAt": _iso(live.connected_at),
+            "identity": identity,
+            "lastActiveAt": _iso(live.last_active),
+        }
+
+    def post(self, connection_id: str, data: bytes) -> bool:
+        live = self.connections.get(connection_id)
+        if live is None:
+            return False
+        try:
+            payload: str | bytes = data.decode("utf-8")
+        except UnicodeDecodeError:
+            payload = data
+        try:
+            self._call(live.socket.send(payload))
+        except ConnectionClosed:
+            return False
+        live.last_active = time.time()
+        return True
+
+    def delete(self, connection_id: str) -> bool:
+        live = self.connections.get(connection_id)
+        if live is None:
+            return False
+        live.close_as = (1000, "")
+        # API Gateway answers 204 at once and closes the socket on its own time
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(live.socket.close(1000), self._loop)
+        return True
+
+    def drop(self, connection_id: str, *, skip_disconnect: bool) -> bool:
+        """Fault injection: cut a connection abruptly, optionally losing its ``$disconnect``."""
+        live = self.connections.get(connection_id)
+        if live is None:
+            return False
+        if skip_disconnect:
+            self.skip_disconnect.add(connection_id)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(live.socket.transport.abort)
+        return True
+
+
+def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    prefix = f"/{gateway.stage}/@connections/"
+
+    class ManagementApi(BaseHTTPRequestHandler):
+        server_version = "LocalApiGateway"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401
+            return
+
+        def _connection_id(self) -> str | None:
+            path = urlsplit(self.path).path
+            return (
+                unquote(path[len(prefix) :]) if path.startswith(prefix) and len(path) > len(prefix) else None
+            )
+
+        def _answer(self, status: int, body: dict[str, Any] | None = None, error: str | None = None) -> None:
+            payload = json.dumps(body).encode() if body is not None else b""
+            self.send_response(status)
+            if error:
+                self.send_header("x-amzn-ErrorType", error)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _gone(self, connection_id: str) -> None:
+            self._answer(410, {"message": f"Connection {connection_id} is gone"}, error="GoneException")
+
+        def _route(self) -> str | None:
+            connection_id = self._connection_id()
+            if connection_id is None:
+                self._answer(404, {"message": "Not Found"}, error="NotFoundException")
+            return connection_id
+
+        def do_GET(self) -> None:
+            if (connection_id := self._route()) is not None:
+                described = gateway.describe(connection_id)
+                self._answer(200, described) if described else self._gone(connection_id)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length)
+            if (connection_id := self._route()) is not None:
+                self._answer(200) if gateway.post(connection_id, data) else self._gone(connection_id)
+
+        def do_DELETE(self) -> None:
+            if (connection_id := self._route()) is not None:
+                self._answer(204) if gateway.delete(connection_id) else self._gone(connection_id)
+
+    return ManagementApi

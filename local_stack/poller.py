@@ -1,0 +1,244 @@
+"""Lambda's DynamoDB event source mapping, emulated on the emulated Streams API.
+
+Settings come from the template's event source (``BatchSize``, ``MaximumBatchingWindowInSeconds``,
+``FilterCriteria``, ``MaximumRetryAttempts``, ``BisectBatchOnFunctionError``,
+``FunctionResponseTypes``, ``DestinationConfig.OnFailure``). Semantics kept:
+
+- records are filtered first (a filtered-out record counts as processed);
+- a batch is delivered when it is full or its oldest record has waited the batching window;
+- ``batchItemFailures``: everything before the lowest failed sequence number is done, the rest
+  is retried; after ``MaximumRetryAttempts`` retries the batch's description goes to the
+  on-failure queue and the shard moves on;
+- a function error retries the batch (bisected when ``BisectBatchOnFunctionError``);
+- a record is never delivered again after a batch that contained it succeeded.
+
+moto's stream records carry no ``userIdentity``: REMOVE records of items the TTL emulation
+deleted are given DynamoDB's TTL service identity here (see ``local_stack.ttl``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from local_stack.filters import passes
+from local_stack.streams import lambda_record
+
+if TYPE_CHECKING:
+    from local_stack.lambdas import LocalFunctions
+    from local_stack.template import Template
+
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    batch_size: int
+    batching_window: float
+    filter_criteria: dict[str, Any] | None
+    max_retries: int
+    bisect: bool
+    report_item_failures: bool
+    starting_position: str
+
+    @classmethod
+    def from_template(cls, template: Template, function: str) -> SourceSettings:
+        events = template.properties(function).get("Events", {})
+        (source,) = [e["Properties"] for e in events.values() if e["Type"] == "DynamoDB"]
+        return cls(
+            batch_size=int(source.get("BatchSize", 100)),
+            batching_window=float(source.get("MaximumBatchingWindowInSeconds", 0)),
+            filter_criteria=source.get("FilterCriteria"),
+            max_retries=int(source.get("MaximumRetryAttempts", -1)),
+            bisect=bool(source.get("BisectBatchOnFunctionError", False)),
+            report_item_failures="ReportBatchItemFailures" in source.get("FunctionResponseTypes", []),
+            starting_position=str(source.get("StartingPosition", "TRIM_HORIZON")),
+        )
+
+
+@dataclass
+class _Shard:
+    shard_id: str
+    iterator: str | None
+    buffer: list[dict[str, Any]] = field(default_factory=list)
+    oldest: float | None = None
+    attempts: int = 0
+
+
+class StreamPoller:
+    def __init__(
+        self,
+        functions: LocalFunctions,
+        function: str,
+        streams: Any,  # noqa: ANN401 - boto3 dynamodbstreams client
+        stream_arn: str,
+        settings: SourceSettings,
+        *,
+        sqs: Any = None,  # noqa: ANN401
+        dead_letter_url: str | None = None,
+        ttl_deleted: set[str] | None = None,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self._functions = functions
+        self._function = function
+        self._streams = streams
+        self.stream_arn = stream_arn
+        self.settings = settings
+        self._sqs = sqs
+        self._dead_letter_url = dead_letter_url
+        self.ttl_deleted = ttl_deleted if ttl_deleted is not None else set()
+        self._ttl_lock = threading.Lock()
+        self._poll_interval = poll_interval
+        self._shards: dict[str, _Shard] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.delivered: dict[str, int] = {
+            "records": 0,
+            "batches": 0,
+            "filtered": 0,
+            "retries": 0,
+            "dead_lettered": 0,
+        }
+        self.iterator_age = 0.0  # seconds between a record's creation and its delivery, last batch
+
+    def mark_ttl_deleted(self, connection_id: str) -> None:
+        with self._ttl_lock:
+            self.ttl_deleted.add(connection_id)
+
+    # ----- thread ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="event-source-mapping", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - keep polling, as Lambda does
+                print(f"event source mapping: {exc!r}")
+            self._stop.wait(self._poll_interval)
+
+    # ----- one round ---------------------------------------------------------------------------
+    def _discover(self) -> None:
+        description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        for shard in description["Shards"]:
+            if shard["ShardId"] not in self._shards:
+                iterator = self._streams.get_shard_iterator(
+                    StreamArn=self.stream_arn,
+                    ShardId=shard["ShardId"],
+                    ShardIteratorType=self.settings.starting_position,
+                )["ShardIterator"]
+                self._shards[shard["ShardId"]] = _Shard(shard["ShardId"], iterator)
+
+    def poll_once(self, *, flush: bool = False) -> None:
+        """Read new records, and deliver every batch that is due (all of them with ``flush``)."""
+        self._discover()
+        for shard in self._shards.values():
+            self._read(shard)
+            while shard.buffer and (flush or self._due(shard)):
+                self._deliver(shard)
+
+    def _read(self, shard: _Shard) -> None:
+        while shard.iterator:
+            page = self._streams.get_records(ShardIterator=shard.iterator, Limit=1000)
+            shard.iterator = page.get("NextShardIterator")
+            records = page["Records"]
+            if not records:
+                return
+            for record in records:
+                delivered = self._as_lambda_record(record)
+                if not passes(self.settings.filter_criteria, delivered):
+                    self.delivered["filtered"] += 1
+                    continue
+                shard.buffer.append(delivered)
+                shard.oldest = shard.oldest or time.monotonic()
+
+    def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        delivered = lambda_record(record, self.stream_arn)
+        if delivered.get("eventName") == "REMOVE":
+            key = delivered["dynamodb"].get("Keys", {}).get("connectionId", {}).get("S")
+            with self._ttl_lock:
+                if key in self.ttl_deleted:
+                    self.ttl_deleted.discard(key)
+                    delivered["userIdentity"] = dict(TTL_IDENTITY)
+        return delivered
+
+    def _due(self, shard: _Shard) -> bool:
+        if len(shard.buffer) >= self.settings.batch_size:
+            return True
+        return shard.oldest is not None and time.monotonic() - shard.oldest >= self.settings.batching_window
+
+    def _deliver(self, shard: _Shard) -> None:
+        batch = shard.buffer[: self.settings.batch_size]
+        done = self._invoke(batch)
+        if done == len(batch):
+            shard.attempts = 0
+        elif shard.attempts >= self.settings.max_retries >= 0:
+            self._dead_letter(shard, batch[done:])
+            done, shard.attempts = len(batch), 0
+        else:
+            shard.attempts += 1
+            self.delivered["retries"] += 1
+        del shard.buffer[:done]
+        shard.oldest = time.monotonic() if shard.buffer else None
+        if done < len(batch):
+            time.sleep(min(0.05 * shard.attempts, 1.0))  # Lambda backs off between retries
+
+    def _invoke(self, batch: list[dict[str, Any]]) -> int:
+        """Deliver ``batch``; return how many leading records are done."""
+        newest = batch[-1]["dynamodb"].get("ApproximateCreationDateTime", time.time())
+        try:
+            response = self._functions.invoke(self._function, {"Records": batch})
+        except Exception:  # noqa: BLE001 - a function error: retry (bisected)
+            if self.settings.bisect and len(batch) > 1:
+                return self._invoke(batch[: len(batch) // 2])
+            return 0
+        self.delivered["batches"] += 1
+        self.iterator_age = max(0.0, time.time() - float(newest))
+        failures = (
+            (response or {}).get("batchItemFailures") or [] if self.settings.report_item_failures else []
+        )
+        if not failures:
+            self.delivered["records"] += len(batch)
+            return len(batch)
+        failed = {str(item.get("itemIdentifier")) for item in failures}
+        for index, record in enumerate(batch):
+            if record["dynamodb"]["SequenceNumber"] in failed:
+                self.delivered["records"] += index
+                return index
+        return 0  # an identifier that is in no record fails the whole batch, as Lambda does
+
+    def _dead_letter(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
+        self.delivered["dead_lettered"] += len(records)
+        if self._sqs is None or self._dead_letter_url is None:
+            return
+        info = {
+            "requestContext": {
+                "requestId": f"local-{time.time_ns()}",
+                "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{self._function}",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": shard.attempts + 1,
+            },
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None},
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "DDBStreamBatchInfo": {
+                "shardId": shard.shard_id,
+                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": records[0]["dynamodb"].get("ApproximateCreationDateTime"),
+                "approximateArrivalOfLastRecord": records[-1]["dynamodb"].get("ApproximateCreationDateTime"),
+                "batchSize": len(records),
+                "streamArn": self.stream_arn,
+            },
+        }
+        self._sqs.send_message(QueueUrl=self._dead_letter_url, MessageBody=json.dumps(info, default=str))

@@ -1,0 +1,202 @@
+"""The whole system on one machine: AWS emulation, API Gateway emulation, the event source
+mapping, TTL, metrics and the live view, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from local_stack import aws
+from local_stack.gateway import Gateway
+from local_stack.lambdas import LocalFunctions
+from local_stack.poller import SourceSettings, StreamPoller
+from local_stack.template import Template, function_environment, load_template
+from local_stack.ttl import TtlEmulator
+from local_stack.view import MetricsReader, show, status
+
+if TYPE_CHECKING:
+    from local_stack.aws import Provisioned
+
+FUNCTIONS = ("ConnectFunction", "DisconnectFunction", "StreamMetricsFunction")
+STREAM_FUNCTION = "StreamMetricsFunction"
+
+
+@dataclass
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    management_port: int = 0
+    aws_port: int = 0
+    stage: str | None = None
+    ttl_seconds: float | None = None
+    ttl_period: float = 1.0
+    batch_window: float | None = None
+    poll_interval: float = 0.2
+    idle_timeout: float = 600.0
+    max_duration: float = 7200.0
+    interval: float = 1.0
+    headless: bool = False
+    log_path: Path = Path(".local-stack/functions.log")
+
+
+def resolve(value: Any, parameters: dict[str, str], physical: dict[str, str]) -> Any:  # noqa: ANN401
+    """Resolve the ``!Ref`` of a parameter or resource, as CloudFormation would at deploy time."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        name = value["Ref"]
+        if name in parameters:
+            return parameters[name]
+        return physical[name]
+    return value
+
+
+class LocalStack:
+    def __init__(self, options: Options, template: Template | None = None) -> None:
+        self.options = options
+        self.template = template or load_template()
+        self.moto = aws.MotoServer(port=options.aws_port or None, host=options.host)
+        self.started_at = time.time()
+
+    # ----- start -------------------------------------------------------------------------------
+    def _parameters(self) -> dict[str, str]:
+        parameters = {
+            name: str(spec.get("Default", ""))
+            for name, spec in self.template.body.get("Parameters", {}).items()
+        }
+        if self.options.ttl_seconds is not None:
+            parameters["TtlHours"] = repr(self.options.ttl_seconds / 3600)
+        return parameters
+
+    def _function_environment(self, provisioned: Provisioned) -> dict[str, str]:
+        parameters = self._parameters()
+        physical = {"ConnectionsTable": provisioned.table_name}
+        environment: dict[str, str] = {}
+        globals_ = (
+            self.template.body.get("Globals", {})
+            .get("Function", {})
+            .get("Environment", {})
+            .get("Variables", {})
+        )
+        sources = [globals_] + [
+            self.template.properties(f).get("Environment", {}).get("Variables", {}) for f in FUNCTIONS
+        ]
+        for variables in sources:
+            for name, value in variables.items():
+                environment[name] = str(resolve(value, parameters, physical))
+        environment.update(function_environment(self.template))
+        return environment
+
+    async def start(self) -> None:
+        self.moto.start()
+        endpoint = self.moto.endpoint
+        aws.apply_environment(aws.client_environment(endpoint))
+        self.provisioned = aws.provision(self.template, endpoint)
+        aws.apply_environment(self._function_environment(self.provisioned))
+
+        self.options.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.options.log_path.open("a", encoding="utf-8")
+        self.cloudwatch = aws.client("cloudwatch", endpoint)
+        self.functions = LocalFunctions(self.template, self.cloudwatch, self._log)
+        self.functions.load(*FUNCTIONS)
+
+        stage = self.options.stage or self._parameters().get("StageName", "prod")
+        self.gateway = Gateway(
+            self.functions,
+            stage=stage,
+            host=self.options.host,
+            port=self.options.port,
+            management_port=self.options.management_port,
+            idle_timeout=self.options.idle_timeout,
+            max_duration=self.options.max_duration,
+        )
+        await self.gateway.start()
+
+        settings = SourceSettings.from_template(self.template, STREAM_FUNCTION)
+        if self.options.batch_window is not None:
+            settings = SourceSettings(**{**settings.__dict__, "batching_window": self.options.batch_window})
+        self.poller = StreamPoller(
+            self.functions,
+            STREAM_FUNCTION,
+            aws.client("dynamodbstreams", endpoint),
+            self.provisioned.stream_arn,
+            settings,
+            sqs=aws.client("sqs", endpoint),
+            dead_letter_url=self.provisioned.queue_url,
+            poll_interval=self.options.poll_interval,
+        )
+        self.poller.start()
+        ttl_attribute = self.template.properties("ConnectionsTable")["TimeToLiveSpecification"][
+            "AttributeName"
+        ]
+        self.ttl = TtlEmulator(
+            aws.client("dynamodb", endpoint),
+            self.provisioned.table_name,
+            ttl_attribute,
+            self.poller.mark_ttl_deleted,
+            period=self.options.ttl_period,
+        )
+        self.ttl.start()
+        self.reader = MetricsReader(self.cloudwatch, self.started_at)
+
+    def distribution(self, name: str) -> list[float]:
+        return list(self.functions.distributions.get(str(name), ()))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "url": self.gateway.url,
+            "managementUrl": self.gateway.management_url,
+            "awsEndpoint": self.moto.endpoint,
+            "table": self.provisioned.table_name,
+            "streamArn": self.provisioned.stream_arn,
+            "deadLetterQueueUrl": self.provisioned.queue_url,
+            "log": str(self.options.log_path),
+        }
+
+    # ----- stop --------------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Close every socket (their $disconnect runs), deliver what the stream still holds, stop."""
+        with contextlib.suppress(Exception):
+            await self.gateway.stop()
+        self.ttl.stop()
+        self.poller.stop()
+        with contextlib.suppress(Exception):
+            self.poller.poll_once(flush=True)
+        self.moto.stop()
+        self._log.close()
+
+
+async def serve(options: Options) -> int:
+    stack = LocalStack(options)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    out = sys.__stdout__ or sys.stdout
+    try:
+        await stack.start()
+        described = stack.describe()
+        if options.headless:
+            out.write(json.dumps({"event": "ready", **described}) + "\n")
+        else:
+            out.write(f"WebSocket URL: {described['url']}\n@connections: {described['managementUrl']}\n")
+        out.flush()
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=options.interval)
+            if not stopping.is_set():
+                state = await loop.run_in_executor(None, status, stack)
+                show(state, described["url"], headless=options.headless)
+    finally:
+        await stack.stop()
+        if options.headless:
+            out.write(json.dumps({"event": "stopped"}) + "\n")
+        else:
+            out.write("stopped\n")
+        out.flush()
+    return 0

@@ -1,0 +1,144 @@
+"""The live view: what a dashboard of the stack would show, read from the emulated CloudWatch.
+
+moto computes no percentiles, so lifetime percentiles come from the same EMF values the stack
+shipped to CloudWatch.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from connection_tracker.catalogue import DIMENSION, NAMESPACE, SERVICE, MetricName
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+COUNTS = (
+    MetricName.CONNECT_ACCEPTED,
+    MetricName.CONNECT_REJECTED,
+    MetricName.CONNECT_FAILED,
+    MetricName.DISCONNECT_HANDLED,
+    MetricName.CONNECTIONS_OPENED,
+    MetricName.CONNECTIONS_CLOSED,
+    MetricName.CONNECTIONS_EXPIRED,
+    MetricName.STREAM_RECORDS_FAILED,
+)
+
+
+class MetricsReader:
+    def __init__(self, cloudwatch: Any, since: float) -> None:  # noqa: ANN401
+        self._cloudwatch = cloudwatch
+        self._since = datetime.fromtimestamp(since, tz=UTC) - timedelta(minutes=1)
+
+    def _sum(self, name: MetricName, start: datetime, end: datetime) -> float:
+        period = max(60, int((end - start).total_seconds()) // 60 * 60 + 60)
+        points = self._cloudwatch.get_metric_statistics(
+            Namespace=NAMESPACE,
+            MetricName=str(name),
+            Dimensions=[{"Name": DIMENSION, "Value": SERVICE}],
+            StartTime=start,
+            EndTime=end,
+            Period=period,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return float(sum(point["Sum"] for point in points))
+
+    def totals(self) -> dict[str, float]:
+        end = datetime.now(tz=UTC) + timedelta(minutes=1)
+        return {str(name): self._sum(name, self._since, end) for name in COUNTS}
+
+    def last_minute(self) -> dict[str, float]:
+        end = datetime.now(tz=UTC)
+        return {
+            str(name): self._sum(name, end - timedelta(seconds=60), end + timedelta(seconds=1))
+            for name in COUNTS
+        }
+
+    def latest(self, name: MetricName) -> float | None:
+        end = datetime.now(tz=UTC) + timedelta(minutes=1)
+        points = self._cloudwatch.get_metric_statistics(
+            Namespace=NAMESPACE,
+            MetricName=str(name),
+            Dimensions=[{"Name": DIMENSION, "Value": SERVICE}],
+            StartTime=self._since,
+            EndTime=end,
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return max(points, key=lambda p: p["Timestamp"])["Maximum"] if points else None
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    if len(values) < 2:
+        only = values[0] if values else None
+        return {"p50": only, "p90": only, "p99": only}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98]}
+
+
+def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
+    totals = stack.reader.totals()
+    minute = stack.reader.last_minute()
+    opened = totals[MetricName.CONNECTIONS_OPENED]
+    gone = totals[MetricName.CONNECTIONS_CLOSED] + totals[MetricName.CONNECTIONS_EXPIRED]
+    gauge = stack.reader.latest(MetricName.ACTIVE_CONNECTIONS)
+    return {
+        "time": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        "active": gauge if gauge is not None else opened - gone,
+        "socketsOpen": len(stack.gateway.connections),
+        "perMinute": {
+            "opened": minute[MetricName.CONNECTIONS_OPENED],
+            "closed": minute[MetricName.CONNECTIONS_CLOSED],
+            "expired": minute[MetricName.CONNECTIONS_EXPIRED],
+        },
+        "connect": {
+            "accepted": totals[MetricName.CONNECT_ACCEPTED],
+            "rejected": totals[MetricName.CONNECT_REJECTED],
+            "failed": totals[MetricName.CONNECT_FAILED],
+        },
+        "totals": totals,
+        "lifetimeSeconds": percentiles(stack.distribution(MetricName.CONNECTION_LIFETIME)),
+        "expiryLagSeconds": percentiles(stack.distribution(MetricName.EXPIRY_LAG)),
+        "streamIteratorAgeSeconds": round(stack.poller.iterator_age, 3),
+        "streamRecordsDelivered": stack.poller.delivered["records"],
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def render(state: dict[str, Any], url: str) -> str:
+    life, lag = state["lifetimeSeconds"], state["expiryLagSeconds"]
+    lines = [
+        f"connection tracker, local stack    {state['time']}",
+        f"WebSocket URL: {url}",
+        "",
+        f"active connections      {state['active']:>10,.0f}   (sockets open {state['socketsOpen']:,})",
+        "per minute              opened {opened:>6,.0f}   closed {closed:>6,.0f}   "
+        "expired {expired:>6,.0f}".format(**state["perMinute"]),
+        "connects (total)        accepted {accepted:>6,.0f}   rejected {rejected:>6,.0f}   "
+        "failed {failed:>6,.0f}".format(**state["connect"]),
+        f"lifetime (s)            p50 {_fmt(life['p50'])}   p90 {_fmt(life['p90'])}   "
+        f"p99 {_fmt(life['p99'])}",
+        f"expiry lag (s)          p50 {_fmt(lag['p50'])}   p99 {_fmt(lag['p99'])}",
+        f"stream                  iterator age {state['streamIteratorAgeSeconds']:.1f} s, "
+        f"{state['streamRecordsDelivered']:,} records delivered",
+        "",
+        "Ctrl-C stops the stack.",
+    ]
+    return "\n".join(lines)
+
+
+def show(state: dict[str, Any], url: str, *, headless: bool) -> None:
+    out = sys.__stdout__ or sys.stdout  # handlers' output is redirected; the view is not
+    if headless:
+        out.write(json.dumps({"event": "status", **state}, default=str) + "\n")
+    else:
+        clear = "\x1b[H\x1b[2J" if out.isatty() else "\n"
+        out.write(clear + render(state, url) + "\n")
+    out.flush()

@@ -1,0 +1,158 @@
+"""End to end: real WebSocket clients against the local stack, counts read back from the emulated
+CloudWatch and table, the @connections API, TTL expiry, and a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from local_stack.view import MetricsReader
+
+pytestmark = pytest.mark.e2e
+
+
+def aws(stack, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=stack.ready["awsEndpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def management(stack) -> Any:
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=stack.ready["managementUrl"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.2):
+    """Poll until ``condition()`` is truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s, last value {last!r}")
+
+
+def table_ids(stack) -> set[str]:
+    items = aws(stack, "dynamodb").scan(TableName=stack.ready["table"], ConsistentRead=True)["Items"]
+    return {item["connectionId"]["S"] for item in items}
+
+
+async def open_clients(url: str, client_ids: list[str]) -> list[Any]:
+    return [await connect(f"{url}?clientId={client_id}", ping_interval=None) for client_id in client_ids]
+
+
+def log_lines(stack, message: str) -> int:
+    path = stack.log_path
+    return sum(
+        1 for line in path.read_text(encoding="utf-8").splitlines() if f'"message":"{message}"' in line
+    )
+
+
+def test_connections_flow_end_to_end(stack):
+    reader = MetricsReader(aws(stack, "cloudwatch"), since=time.time() - 60)
+    api = management(stack)
+    loop = asyncio.new_event_loop()
+    run = loop.run_until_complete
+    try:
+        clients = run(open_clients(stack.url, [f"e2e-{n}" for n in range(6)]))
+        for bad in ("bad%20id", "x" * 129):
+            with pytest.raises(InvalidStatus) as raised:
+                run(connect(f"{stack.url}?clientId={bad}", ping_interval=None))
+            assert raised.value.response.status_code == 400
+        wait_for(lambda: len(table_ids(stack)) == 6)
+
+        # two clients leave normally: $disconnect removes their items
+        for client in clients[:2]:
+            run(client.close())
+        open_ids = wait_for(lambda: table_ids(stack) if len(table_ids(stack)) == 4 else None)
+
+        # @connections GET and POST: each remaining socket hears the message sent to its id
+        for connection_id in open_ids:
+            assert api.get_connection(ConnectionId=connection_id)["Identity"]["SourceIp"] == "127.0.0.1"
+            api.post_to_connection(
+                ConnectionId=connection_id, Data=json.dumps({"to": connection_id}).encode()
+            )
+        heard = {json.loads(run(asyncio.wait_for(client.recv(), 5)))["to"]: client for client in clients[2:]}
+        assert set(heard) == open_ids
+
+        # @connections DELETE closes the socket, and API Gateway sends $disconnect
+        deleted_id = sorted(open_ids)[0]
+        api.delete_connection(ConnectionId=deleted_id)
+        with pytest.raises(ConnectionClosed):
+            run(asyncio.wait_for(heard[deleted_id].recv(), 5))
+        with pytest.raises(api.exceptions.GoneException):
+            api.get_connection(ConnectionId=deleted_id)
+        with pytest.raises(api.exceptions.GoneException):
+            api.post_to_connection(ConnectionId=deleted_id, Data=b"late")
+
+        # the three still open expire through TTL (4 s) while their sockets stay open
+        wait_for(lambda: not table_ids(stack), timeout=30)
+        expected = {
+            "ConnectAccepted": 6.0,
+            "ConnectRejected": 2.0,
+            "ConnectFailed": 0.0,
+            "ConnectionsOpened": 6.0,
+            "ConnectionsClosed": 3.0,
+            "ConnectionsExpired": 3.0,
+            "DisconnectHandled": 3.0,
+            "StreamRecordsFailed": 0.0,
+        }
+        assert wait_for(lambda: (totals := reader.totals()) == expected and totals) == expected
+
+        # closing an expired connection's socket finds its item gone: nothing more is counted
+        for connection_id, client in heard.items():
+            if connection_id != deleted_id:
+                run(client.close())
+        wait_for(lambda: log_lines(stack, "connection already gone") == 3)
+        assert reader.totals() == expected
+    finally:
+        loop.close()
+
+
+def test_stack_stops_cleanly_on_sigterm(stack):
+    async def one_client() -> Any:
+        return await connect(f"{stack.url}?clientId=leaving", ping_interval=None)
+
+    loop = asyncio.new_event_loop()
+    client = loop.run_until_complete(one_client())
+    children = stack.children()
+    assert children, "the AWS emulation runs as a child process"
+
+    assert stack.stop(timeout=30) == 0
+
+    with pytest.raises(ConnectionClosed):
+        loop.run_until_complete(asyncio.wait_for(client.recv(), 5))
+    loop.close()
+    remaining = []
+    while not stack.lines.empty():
+        remaining.append(stack.lines.get_nowait())
+    assert any('"event": "stopped"' in line for line in remaining)
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for url in (stack.url, stack.ready["managementUrl"], stack.ready["awsEndpoint"]):
+        host, port = url.split("//")[1].split("/")[0].split(":")
+        with socket.socket() as probe:
+            assert probe.connect_ex((host, int(port))) != 0, f"{url} still answers"
