@@ -46,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--client-prefix", default="load", help="clientId = PREFIX-<n>")
     load.add_argument("--invalid", type=float, default=0.0, help="fraction of clients with a bad clientId")
     load.add_argument("--abrupt", type=float, default=0.0, help="fraction dropping the TCP connection")
+    load.add_argument("--together", action="store_true", help="hold every socket until all are connected")
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
     return root
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             client_prefix=args.client_prefix,
             invalid=args.invalid,
             abrupt=args.abrupt,
+            together=args.together,
         )
         return run_load(plan, as_json=args.json)
     defaults = parser().parse_args(["up"])

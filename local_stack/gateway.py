@@ -125,6 +125,7 @@ class Gateway:
             process_request=self._connect,
             server_header=None,
             ping_interval=None,  # API Gateway does not ping; idle timeout is ours to enforce
+            open_timeout=29,  # API Gateway's integration timeout: $connect may take that long
         )
         self._management = ThreadingHTTPServer((self.host, self._management_port), _management_handler(self))
         self._management.daemon_threads = True
@@ -301,6 +302,7 @@ class Gateway:
         if live is None:
             return False
         live.close_as = (1000, "")
+        self.connections.pop(connection_id, None)  # gone for @connections from now on
         # API Gateway answers 204 at once and closes the socket on its own time
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(live.socket.close(1000), self._loop)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class LoadPlan:
     client_prefix: str = "load"
     invalid: float = 0.0
     abrupt: float = 0.0
+    together: bool = False  # hold every connection until all clients have connected
 
 
 @dataclass
@@ -71,25 +72,32 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-async def _client(index: int, plan: LoadPlan, result: LoadResult, gate: asyncio.Semaphore) -> None:
+async def _client(
+    index: int, plan: LoadPlan, result: LoadResult, gate: asyncio.Semaphore, everyone: _Countdown
+) -> None:
     invalid = index < round(plan.clients * plan.invalid)
     abrupt = not invalid and index % max(1, round(1 / plan.abrupt)) == 0 if plan.abrupt else False
     client_id = "bad id!" if invalid else f"{plan.client_prefix}-{index}"
     async with gate:
         start = time.perf_counter()
         try:
-            socket = await connect(_url(plan.url, client_id), open_timeout=30, ping_interval=None)
+            socket = await connect(_url(plan.url, client_id), open_timeout=60, ping_interval=None)
         except InvalidStatus as exc:
             result.refused[exc.response.status_code] += 1
+            everyone.done()
             return
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
             result.errors[type(exc).__name__] += 1
+            everyone.done()
             return
         now = time.perf_counter()
         result.latencies.append(now - start)
         result.accepted += 1
         result.first_connect = min(result.first_connect or start, start)
         result.last_connect = max(result.last_connect, now)
+    everyone.done()
+    if plan.together:
+        await everyone.wait()
     await asyncio.sleep(plan.hold)
     if abrupt:
         socket.transport.abort()
@@ -97,11 +105,30 @@ async def _client(index: int, plan: LoadPlan, result: LoadResult, gate: asyncio.
         await socket.close()
 
 
+class _Countdown:
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self._event = asyncio.Event()
+        if count <= 0:
+            self._event.set()
+
+    def done(self) -> None:
+        self._left -= 1
+        if self._left <= 0:
+            self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 async def generate(plan: LoadPlan, *, progress: bool = True) -> LoadResult:
     result = LoadResult()
     gate = asyncio.Semaphore(plan.concurrency)
+    everyone = _Countdown(plan.clients)
     started = time.perf_counter()
-    tasks = [asyncio.create_task(_client(index, plan, result, gate)) for index in range(plan.clients)]
+    tasks = [
+        asyncio.create_task(_client(index, plan, result, gate, everyone)) for index in range(plan.clients)
+    ]
     for done, finished in enumerate(asyncio.as_completed(tasks), start=1):
         await finished
         if progress:

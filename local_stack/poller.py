@@ -26,13 +26,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from local_stack.filters import passes
-from local_stack.streams import lambda_record
+from local_stack.streams import StreamReader, lambda_record
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from local_stack.lambdas import LocalFunctions
     from local_stack.template import Template
 
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+SHARD_REFRESH_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,6 @@ class SourceSettings:
 @dataclass
 class _Shard:
     shard_id: str
-    iterator: str | None
     buffer: list[dict[str, Any]] = field(default_factory=list)
     oldest: float | None = None
     attempts: int = 0
@@ -85,7 +87,7 @@ class StreamPoller:
     ) -> None:
         self._functions = functions
         self._function = function
-        self._streams = streams
+        self._reader = StreamReader(streams, stream_arn, settings.starting_position)
         self.stream_arn = stream_arn
         self.settings = settings
         self._sqs = sqs
@@ -94,6 +96,9 @@ class StreamPoller:
         self._ttl_lock = threading.Lock()
         self._poll_interval = poll_interval
         self._shards: dict[str, _Shard] = {}
+        self._shards_seen = 0.0
+        # others that follow the stream (the TTL emulation) get every record read, unfiltered
+        self.observers: list[Callable[[list[dict[str, Any]]], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.delivered: dict[str, int] = {
@@ -128,39 +133,28 @@ class StreamPoller:
             self._stop.wait(self._poll_interval)
 
     # ----- one round ---------------------------------------------------------------------------
-    def _discover(self) -> None:
-        description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        for shard in description["Shards"]:
-            if shard["ShardId"] not in self._shards:
-                iterator = self._streams.get_shard_iterator(
-                    StreamArn=self.stream_arn,
-                    ShardId=shard["ShardId"],
-                    ShardIteratorType=self.settings.starting_position,
-                )["ShardIterator"]
-                self._shards[shard["ShardId"]] = _Shard(shard["ShardId"], iterator)
-
     def poll_once(self, *, flush: bool = False) -> None:
         """Read new records, and deliver every batch that is due (all of them with ``flush``)."""
-        self._discover()
+        if time.monotonic() - self._shards_seen > SHARD_REFRESH_SECONDS:
+            for shard_id in self._reader.shards():
+                self._shards.setdefault(shard_id, _Shard(shard_id))
+            self._shards_seen = time.monotonic()
         for shard in self._shards.values():
             self._read(shard)
             while shard.buffer and (flush or self._due(shard)):
                 self._deliver(shard)
 
     def _read(self, shard: _Shard) -> None:
-        while shard.iterator:
-            page = self._streams.get_records(ShardIterator=shard.iterator, Limit=1000)
-            shard.iterator = page.get("NextShardIterator")
-            records = page["Records"]
-            if not records:
-                return
-            for record in records:
-                delivered = self._as_lambda_record(record)
-                if not passes(self.settings.filter_criteria, delivered):
-                    self.delivered["filtered"] += 1
-                    continue
-                shard.buffer.append(delivered)
-                shard.oldest = shard.oldest or time.monotonic()
+        records = list(self._reader.read(shard.shard_id))
+        for observer in self.observers:
+            observer(records)
+        for record in records:
+            delivered = self._as_lambda_record(record)
+            if not passes(self.settings.filter_criteria, delivered):
+                self.delivered["filtered"] += 1
+                continue
+            shard.buffer.append(delivered)
+            shard.oldest = shard.oldest or time.monotonic()
 
     def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
         delivered = lambda_record(record, self.stream_arn)

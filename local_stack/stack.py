@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from local_stack import aws
 from local_stack.gateway import Gateway
-from local_stack.lambdas import LocalFunctions
+from local_stack.lambdas import LocalFunctions, MetricShipper
 from local_stack.poller import SourceSettings, StreamPoller
 from local_stack.template import Template, function_environment, load_template
 from local_stack.ttl import TtlEmulator
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from local_stack.aws import Provisioned
 
 FUNCTIONS = ("ConnectFunction", "DisconnectFunction", "StreamMetricsFunction")
+# Execution environments per function: the event source mapping runs one batch per shard at a
+# time; the WebSocket routes get a few, as Lambda scales them out under load.
+CONCURRENCY = {"ConnectFunction": 4, "DisconnectFunction": 2, "StreamMetricsFunction": 1}
 STREAM_FUNCTION = "StreamMetricsFunction"
 
 
@@ -102,8 +105,10 @@ class LocalStack:
         self.options.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.options.log_path.open("a", encoding="utf-8")
         self.cloudwatch = aws.client("cloudwatch", endpoint)
-        self.functions = LocalFunctions(self.template, self.cloudwatch, self._log)
-        self.functions.load(*FUNCTIONS)
+        self.shipper = MetricShipper(aws.client("cloudwatch", endpoint))
+        self.shipper.start()
+        self.functions = LocalFunctions(self.template, self.shipper, self._log)
+        self.functions.load(CONCURRENCY)
 
         stage = self.options.stage or self._parameters().get("StageName", "prod")
         self.gateway = Gateway(
@@ -130,17 +135,17 @@ class LocalStack:
             dead_letter_url=self.provisioned.queue_url,
             poll_interval=self.options.poll_interval,
         )
-        self.poller.start()
-        ttl_attribute = self.template.properties("ConnectionsTable")["TimeToLiveSpecification"][
-            "AttributeName"
-        ]
+        table = self.template.properties("ConnectionsTable")
         self.ttl = TtlEmulator(
             aws.client("dynamodb", endpoint),
-            self.provisioned.table_name,
-            ttl_attribute,
-            self.poller.mark_ttl_deleted,
+            table_name=self.provisioned.table_name,
+            key=next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH"),
+            ttl_attribute=table["TimeToLiveSpecification"]["AttributeName"],
+            on_expired=self.poller.mark_ttl_deleted,
             period=self.options.ttl_period,
         )
+        self.poller.observers.append(self.ttl.learn)
+        self.poller.start()
         self.ttl.start()
         self.reader = MetricsReader(self.cloudwatch, self.started_at)
 
@@ -167,6 +172,8 @@ class LocalStack:
         self.poller.stop()
         with contextlib.suppress(Exception):
             self.poller.poll_once(flush=True)
+        self.functions.stop()
+        self.shipper.stop()
         self.moto.stop()
         self._log.close()
 

@@ -26,15 +26,36 @@ def lambda_event(records: Iterable[dict[str, Any]], event_source_arn: str) -> di
 
 def read_all(client: DynamoDBStreamsClient, stream_arn: str) -> Iterator[dict[str, Any]]:
     """Every record currently in the stream, shard by shard, from the trim horizon."""
-    shards = client.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
-    for shard in shards:
-        iterator = client.get_shard_iterator(
-            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            page = client.get_records(ShardIterator=iterator, Limit=1000)
-            records: list[dict[str, Any]] = list(page["Records"])  # type: ignore[arg-type]
-            yield from records
-            if not records:
-                break
-            iterator = page.get("NextShardIterator", "")
+    reader = StreamReader(client, stream_arn)
+    for shard_id in reader.shards():
+        yield from reader.read(shard_id)
+
+
+class StreamReader:
+    """Reads a stream's new records shard by shard, each shard from ``starting_position`` on."""
+
+    def __init__(self, client: Any, stream_arn: str, starting_position: str = "TRIM_HORIZON") -> None:  # noqa: ANN401
+        self._client = client
+        self.stream_arn = stream_arn
+        self._starting_position = starting_position
+        self._iterators: dict[str, str | None] = {}
+
+    def shards(self) -> list[str]:
+        description = self._client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        for shard in description["Shards"]:
+            if shard["ShardId"] not in self._iterators:
+                self._iterators[shard["ShardId"]] = self._client.get_shard_iterator(
+                    StreamArn=self.stream_arn,
+                    ShardId=shard["ShardId"],
+                    ShardIteratorType=self._starting_position,
+                )["ShardIterator"]
+        return list(self._iterators)
+
+    def read(self, shard_id: str) -> Iterator[dict[str, Any]]:
+        """The records of ``shard_id`` that arrived since the last read (boto3's parsed shape)."""
+        while self._iterators.get(shard_id):
+            page = self._client.get_records(ShardIterator=self._iterators[shard_id], Limit=1000)
+            self._iterators[shard_id] = page.get("NextShardIterator")
+            if not page["Records"]:
+                return
+            yield from page["Records"]

@@ -1,8 +1,14 @@
-"""DynamoDB's TTL process, emulated: expired items are deleted on a short period, and their
-REMOVE records are marked with the TTL service's identity (moto's records carry none)."""
+"""DynamoDB's TTL process, emulated: items whose TTL has passed are deleted within a short period,
+and their REMOVE records are marked with the TTL service's identity (moto's records carry none).
+
+Like DynamoDB's own process it never scans the table: it learns every item's TTL from the
+table's stream records (handed over by the stream reader, see ``StreamPoller.observers``), and
+deletes each item when its time comes, conditionally on the TTL still being in the past.
+"""
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -15,17 +21,22 @@ class TtlEmulator:
     def __init__(
         self,
         dynamodb: Any,  # noqa: ANN401 - boto3 client
+        *,
         table_name: str,
+        key: str,
         ttl_attribute: str,
         on_expired: Callable[[str], None],
-        *,
         period: float = 1.0,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table_name
+        self._key = key
         self._attribute = ttl_attribute
         self._on_expired = on_expired
         self._period = period
+        self._due: list[tuple[float, str]] = []  # (ttl, key), a heap
+        self._learned: list[tuple[float, str]] = []
+        self._learned_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.deleted = 0
@@ -46,32 +57,39 @@ class TtlEmulator:
             except Exception as exc:  # noqa: BLE001 - keep sweeping
                 print(f"ttl emulation: {exc!r}")
 
+    def learn(self, records: list[dict[str, Any]]) -> None:
+        """Stream records (as the Streams API gives them): note the TTL of every item written."""
+        learned = []
+        for record in records:
+            image = record["dynamodb"].get("NewImage") or {}
+            ttl = image.get(self._attribute, {}).get("N")
+            key = record["dynamodb"].get("Keys", {}).get(self._key, {}).get("S")
+            if ttl is not None and key is not None and record["eventName"] in ("INSERT", "MODIFY"):
+                learned.append((float(ttl), key))
+        with self._learned_lock:
+            self._learned.extend(learned)
+
     def sweep(self, now: float | None = None) -> int:
-        """Delete every item whose TTL lies in the past; return how many."""
+        """Delete every known item whose TTL lies in the past; return how many."""
+        with self._learned_lock:
+            learned, self._learned = self._learned, []
+        for entry in learned:
+            heapq.heappush(self._due, entry)
         now = time.time() if now is None else now
         deleted = 0
-        paginator = self._dynamodb.get_paginator("scan")
-        pages = paginator.paginate(
-            TableName=self._table,
-            FilterExpression="#ttl < :now",
-            ExpressionAttributeNames={"#ttl": self._attribute},
-            ExpressionAttributeValues={":now": {"N": str(int(now))}},
-            ProjectionExpression="connectionId",
-        )
-        for page in pages:
-            for item in page["Items"]:
-                connection_id = item["connectionId"]["S"]
-                self._on_expired(connection_id)  # before the delete: the poller may read it at once
-                try:
-                    self._dynamodb.delete_item(
-                        TableName=self._table,
-                        Key={"connectionId": {"S": connection_id}},
-                        ConditionExpression="#ttl < :now",
-                        ExpressionAttributeNames={"#ttl": self._attribute},
-                        ExpressionAttributeValues={":now": {"N": str(int(now))}},
-                    )
-                except self._dynamodb.exceptions.ConditionalCheckFailedException:
-                    continue
-                deleted += 1
+        while self._due and self._due[0][0] < now:
+            _, key = heapq.heappop(self._due)
+            self._on_expired(key)  # before the delete: the poller may read its record at once
+            try:
+                self._dynamodb.delete_item(
+                    TableName=self._table,
+                    Key={self._key: {"S": key}},
+                    ConditionExpression="#ttl < :now",
+                    ExpressionAttributeNames={"#ttl": self._attribute},
+                    ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+                )
+            except self._dynamodb.exceptions.ConditionalCheckFailedException:
+                continue  # gone already, or its TTL moved on (a MODIFY record tells us when)
+            deleted += 1
         self.deleted += deleted
         return deleted

@@ -1,0 +1,51 @@
+"""moto's server, as ``python -m moto.server`` runs it, with two changes for throughput:
+
+- requests are not logged (werkzeug writes a line per request);
+- the backend of a request is looked up once per SigV4 scope and ``X-Amz-Target`` service, not by
+  matching every backend's URL patterns on every request (a third of moto's time under load).
+
+Run as ``python -m local_stack.moto_server HOST PORT``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.server import MotoRequestHandler
+from werkzeug.serving import run_simple
+
+
+class _Dispatcher(DomainDispatcherApplication):
+    def __init__(self) -> None:
+        super().__init__(create_backend_app)
+        self._known: dict[tuple[str, str], Any] = {}
+
+    def get_application(self, environ: dict[str, Any]) -> Any:  # noqa: ANN401
+        authorization = str(environ.get("HTTP_AUTHORIZATION", ""))
+        if not authorization.startswith("AWS4-HMAC-SHA256") or str(environ.get("PATH_INFO", "")).startswith(
+            "/moto-api"
+        ):
+            return super().get_application(environ)
+        scope = authorization.split("Credential=", 1)[-1].split(",", 1)[0].split("/", 2)[-1]
+        target = str(environ.get("HTTP_X_AMZ_TARGET", "")).split(".", 1)[0]
+        key = (scope, target)
+        application = self._known.get(key)
+        if application is None:
+            application = self._known[key] = super().get_application(environ)
+        return application
+
+
+def main(host: str, port: int) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    os.environ.setdefault("MOTO_PORT", str(port))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_simple(host, port, _Dispatcher(), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
