@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install install-sam test lint typecheck unit bench dev build clean
+.PHONY: install install-sam test lint typecheck bench dev build dashboard clean
 
 $(BIN)/.installed: requirements-dev.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,16 @@ bench: install
 dev: install
 	$(BIN)/python -m local_stack
 
-build: install-sam
-	$(SAM) build --template-file template.yaml
-	$(BIN)/python -m local_stack.check_build .aws-sam/build
+build: install install-sam
+	$(SAM) build --template-file template.yaml --build-dir .aws-sam/build
+	sed 's/arm64/x86_64/g' template.yaml > .aws-sam/rehearsal-template.yaml
+	$(SAM) build --template-file .aws-sam/rehearsal-template.yaml --base-dir . --build-dir .aws-sam/rehearsal
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target .aws-sam/runtime \
+		$$(grep -E '^(boto3|botocore|s3transfer|jmespath|python-dateutil|six|urllib3)==' requirements-dev.txt)
+	$(BIN)/python -m ops.check_build
+
+dashboard: install
+	$(BIN)/python -m ops.dashboard --write
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,213 @@
+"""Dashboard, alarms and IAM of template.yaml: names from the catalogue, least privilege."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+from connection_tracker.catalogue import CATALOGUE, NAMESPACE
+from local_stack.template import TEMPLATE_PATH, load_template
+from ops import dashboard
+
+ROOT = TEMPLATE_PATH.parent
+FUNCTIONS = ("ConnectFunction", "DisconnectFunction", "StreamMetricsFunction")
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def dashboard_body(template):
+    return json.loads(template.properties("Dashboard")["DashboardBody"]["Fn::Sub"])
+
+
+def our_metrics(body) -> set[str]:
+    return {
+        metric[1]
+        for widget in body["widgets"]
+        for metric in widget["properties"]["metrics"]
+        if metric[0] == NAMESPACE
+    }
+
+
+def test_dashboard_in_the_template_is_the_generated_one():
+    assert dashboard.in_template(TEMPLATE_PATH.read_text(encoding="utf-8")) == dashboard.rendered(), (
+        "template.yaml's dashboard is stale: run `python -m ops.dashboard --write`"
+    )
+
+
+def test_dashboard_shows_every_catalogue_metric_and_nothing_else(dashboard_body):
+    assert our_metrics(dashboard_body) == {str(name) for name in CATALOGUE}
+
+
+def test_dashboard_uses_only_the_service_dimension(dashboard_body):
+    for widget in dashboard_body["widgets"]:
+        for metric in widget["properties"]["metrics"]:
+            if metric[0] == NAMESPACE:
+                assert metric[2:4] == ["service", "${ServiceName}"], metric
+
+
+def test_dashboard_shows_api_gateway_and_lambda_health(dashboard_body):
+    shown = {(m[0], m[1]) for w in dashboard_body["widgets"] for m in w["properties"]["metrics"]}
+    for metric in ("ConnectCount", "IntegrationError", "ClientError", "ExecutionError", "IntegrationLatency"):
+        assert ("AWS/ApiGateway", metric) in shown
+    for metric in ("IteratorAge", "Errors", "Throttles", "Duration"):
+        assert ("AWS/Lambda", metric) in shown
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in shown
+
+
+def alarms(template):
+    return template.of_type("AWS::CloudWatch::Alarm")
+
+
+def alarm_metrics(alarm) -> list[dict]:
+    props = alarm["Properties"]
+    if "MetricName" in props:
+        return [
+            {
+                "Namespace": props["Namespace"],
+                "MetricName": props["MetricName"],
+                "Dimensions": props["Dimensions"],
+            }
+        ]
+    return [query["MetricStat"]["Metric"] for query in props.get("Metrics", []) if "MetricStat" in query]
+
+
+def test_alarms_use_catalogue_names_and_the_service_dimension_only(template):
+    for name, alarm in alarms(template).items():
+        for metric in alarm_metrics(alarm):
+            if metric["Namespace"] == NAMESPACE:
+                assert metric["MetricName"] in {str(n) for n in CATALOGUE}, name
+                assert [d["Name"] for d in metric["Dimensions"]] == ["service"], name
+
+
+def test_every_alarm_notifies_and_chose_its_missing_data_treatment(template):
+    assert alarms(template)
+    for name, alarm in alarms(template).items():
+        props = alarm["Properties"]
+        assert props.get("TreatMissingData") in {"breaching", "notBreaching", "ignore", "missing"}, name
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+
+
+def test_connect_failure_spike_is_a_count_and_a_ratio(template):
+    props = template.properties("ConnectFailureSpikeAlarm")
+    queries = {query["Id"]: query for query in props["Metrics"]}
+    names = {q["MetricStat"]["Metric"]["MetricName"] for q in queries.values() if "MetricStat" in q}
+    assert names == {"ConnectFailed", "ConnectAccepted", "ConnectRejected"}
+    (returned,) = [q for q in queries.values() if q.get("ReturnData")]
+    expression = returned["Expression"]["Fn::Sub"]
+    assert "${ConnectFailureThreshold}" in expression
+    assert "${ConnectFailureRatePercent}" in expression
+    assert "rate" in expression
+    assert "failed" in queries["rate"]["Expression"]
+
+
+def test_alarm_coverage(template):
+    watched = {
+        (m["Namespace"], m["MetricName"]) for alarm in alarms(template).values() for m in alarm_metrics(alarm)
+    }
+    assert {
+        (NAMESPACE, "ConnectFailed"),
+        ("AWS/ApiGateway", "IntegrationError"),
+        ("AWS/Lambda", "IteratorAge"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    } <= watched
+    errors = [a for a in alarms(template).values() if a["Properties"].get("MetricName") == "Errors"]
+    assert {a["Properties"]["Dimensions"][0]["Value"]["Ref"] for a in errors} == set(FUNCTIONS)
+
+
+def test_alarm_topic_is_encrypted(template):
+    assert template.properties("AlarmTopic").get("KmsMasterKeyId")
+
+
+def test_every_function_has_a_log_group_with_retention(template):
+    groups = template.of_type("AWS::Logs::LogGroup").values()
+    named = {g["Properties"]["LogGroupName"]["Fn::Sub"] for g in groups}
+    assert named == {f"/aws/lambda/${{{function}}}" for function in FUNCTIONS}
+    for group in groups:
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# ----- least privilege ---------------------------------------------------------------------------
+def statements(template, function: str) -> list[dict]:
+    found = []
+    for policy in template.properties(function).get("Policies", []):
+        assert isinstance(policy, dict), f"{function}: only inline statements"
+        assert "Statement" in policy, f"{function}: only inline statements"
+        found.extend(policy["Statement"])
+    return found
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_actions_or_resources(template):
+    for function in template.of_type("AWS::Serverless::Function"):
+        for statement in statements(template, function):
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, f"{function}: {action}"
+            for resource in as_list(statement["Resource"]):
+                assert resource != "*", f"{function}: {resource}"
+                assert not (isinstance(resource, str) and resource.endswith("*")), f"{function}: {resource}"
+
+
+def _imported_modules(path: Path, seen: set[Path]) -> set[Path]:
+    """The file and every ``connection_tracker`` module it imports, transitively."""
+    if path in seen:
+        return seen
+    seen.add(path)
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("connection_tracker"):
+            target = ROOT / "shared" / Path(*node.module.split("."))
+            module = (
+                target.with_suffix(".py") if target.with_suffix(".py").exists() else target / "__init__.py"
+            )
+            _imported_modules(module, seen)
+    return seen
+
+
+def called_actions(template, function: str, services: set[str]) -> set[str]:
+    """IAM actions of the AWS calls the function's code makes (its module and what it imports)."""
+    folder, module, _ = template.function_code(function)
+    calls = {
+        node.func.attr
+        for path in _imported_modules(folder / f"{module}.py", set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    session = botocore.session.get_session()
+    actions = set()
+    for service in services:
+        model = session.get_service_model(service)
+        actions |= {f"{service}:{op}" for op in model.operation_names if xform_name(op) in calls}
+    return actions
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_may_do_only_what_its_code_does(template, function):
+    granted = {action for s in statements(template, function) for action in as_list(s["Action"])}
+    services = {action.split(":")[0] for action in granted}
+    allowed = called_actions(template, function, services - {"sqs"}) if services else set()
+    # The Lambda service sends a failed batch's description to the on-failure destination with the
+    # function's role: that is the one action no code of ours calls.
+    for event in template.properties(function).get("Events", {}).values():
+        if event["Properties"].get("DestinationConfig", {}).get("OnFailure"):
+            allowed.add("sqs:SendMessage")
+    assert granted, f"{function} has no permissions"
+    assert granted <= allowed, f"{function} is granted {sorted(granted - allowed)} that its code never calls"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_statement_is_scoped_to_this_stacks_resources(template, function):
+    for statement in statements(template, function):
+        for resource in as_list(statement["Resource"]):
+            assert isinstance(resource, dict), f"{function}: {resource} is not one of this stack's ARNs"
+            assert set(resource) <= {"Fn::GetAtt", "Fn::Sub", "Ref"}
