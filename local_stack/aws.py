@@ -101,12 +101,19 @@ class Provisioned:
     stream_arn: str
     queue_url: str | None
     queue_arn: str | None
+    tables: dict[str, str]  # logical id -> table name
 
 
 def provision(template: Template, endpoint: str, stack_name: str = "local") -> Provisioned:
-    """Create the template's table (keys, indexes, stream, TTL) and its dead-letter queue."""
-    table_name = f"{stack_name}-ConnectionsTable"
-    stream_arn = create_table(client("dynamodb", endpoint), template, "ConnectionsTable", table_name)
+    """Create the template's tables (keys, indexes, stream, TTL) and its dead-letter queue."""
+    dynamodb = client("dynamodb", endpoint)
+    tables = {
+        logical_id: f"{stack_name}-{logical_id}" for logical_id in template.of_type("AWS::DynamoDB::Table")
+    }
+    streams = {
+        logical_id: create_table(dynamodb, template, logical_id, name) for logical_id, name in tables.items()
+    }
+    table_name, stream_arn = tables["ConnectionsTable"], streams["ConnectionsTable"]
     queue_url = queue_arn = None
     queues = template.of_type("AWS::SQS::Queue")
     if queues:
@@ -123,7 +130,9 @@ def provision(template: Template, endpoint: str, stack_name: str = "local") -> P
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-    return Provisioned(table_name=table_name, stream_arn=stream_arn, queue_url=queue_url, queue_arn=queue_arn)
+    return Provisioned(
+        table_name=table_name, stream_arn=stream_arn, queue_url=queue_url, queue_arn=queue_arn, tables=tables
+    )
 
 
 def apply_environment(values: Mapping[str, str]) -> None:

@@ -35,6 +35,13 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--interval", type=_positive, default=1.0, help="seconds between view refreshes")
     up.add_argument("--headless", action="store_true", help="one JSON status line per interval")
     up.add_argument(
+        "--sweep-every", type=_positive, help="seconds between sweeper runs (template: its schedule)"
+    )
+    up.add_argument("--reconcile-every", type=_positive, help="seconds between gauge reconciliations")
+    up.add_argument(
+        "--max-per-client", type=int, help="MAX_CONNECTIONS_PER_CLIENT override (template: its default)"
+    )
+    up.add_argument(
         "--log", type=Path, default=Path(".local-stack/functions.log"), help="functions' log file"
     )
 
@@ -80,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         interval=chosen.interval,
         headless=chosen.headless,
         log_path=chosen.log,
+        schedule_every={
+            name: seconds
+            for name, seconds in (
+                ("SweeperFunction", chosen.sweep_every),
+                ("ReconcileFunction", chosen.reconcile_every),
+            )
+            if seconds
+        },
+        max_per_client=chosen.max_per_client,
     )
     try:
         return asyncio.run(serve(options))

@@ -9,7 +9,7 @@ import json
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from local_stack import aws
 from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
 from local_stack.poller import SourceSettings, StreamPoller
+from local_stack.scheduler import Scheduler, schedules
 from local_stack.template import Template, function_environment, load_template
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
@@ -24,10 +25,22 @@ from local_stack.view import MetricsReader, show, status
 if TYPE_CHECKING:
     from local_stack.aws import Provisioned
 
-FUNCTIONS = ("ConnectFunction", "DisconnectFunction", "StreamMetricsFunction")
+FUNCTIONS = (
+    "ConnectFunction",
+    "DisconnectFunction",
+    "StreamMetricsFunction",
+    "SweeperFunction",
+    "ReconcileFunction",
+)
 # Execution environments per function: the event source mapping runs one batch per shard at a
 # time; the WebSocket routes get a few, as Lambda scales them out under load.
-CONCURRENCY = {"ConnectFunction": 4, "DisconnectFunction": 2, "StreamMetricsFunction": 1}
+CONCURRENCY = {
+    "ConnectFunction": 4,
+    "DisconnectFunction": 2,
+    "StreamMetricsFunction": 1,
+    "SweeperFunction": 1,
+    "ReconcileFunction": 1,
+}
 STREAM_FUNCTION = "StreamMetricsFunction"
 
 
@@ -47,16 +60,19 @@ class Options:
     interval: float = 1.0
     headless: bool = False
     log_path: Path = Path(".local-stack/functions.log")
+    schedule_every: dict[str, float] = field(default_factory=dict)  # logical id -> seconds
+    max_per_client: int | None = None
 
 
 def resolve(value: Any, parameters: dict[str, str], physical: dict[str, str]) -> Any:  # noqa: ANN401
-    """Resolve the ``!Ref`` of a parameter or resource, as CloudFormation would at deploy time."""
+    """Resolve the ``!Ref`` of a parameter or resource, as CloudFormation would at deploy time;
+    ``None`` for what only a deployment can say (``!Sub`` of API ids and the like)."""
     if isinstance(value, dict) and set(value) == {"Ref"}:
         name = value["Ref"]
         if name in parameters:
             return parameters[name]
         return physical[name]
-    return value
+    return None if isinstance(value, dict) else value
 
 
 class LocalStack:
@@ -74,11 +90,15 @@ class LocalStack:
         }
         if self.options.ttl_seconds is not None:
             parameters["TtlHours"] = repr(self.options.ttl_seconds / 3600)
+        if self.options.max_per_client is not None:
+            parameters["MaxConnectionsPerClient"] = str(self.options.max_per_client)
         return parameters
 
-    def _function_environment(self, provisioned: Provisioned) -> dict[str, str]:
+    def _function_environment(self, provisioned: Provisioned, local: dict[str, str]) -> dict[str, str]:
+        """Every function's variables, resolved for this machine; ``local`` names what the local
+        stack serves itself (the ``@connections`` endpoint)."""
         parameters = self._parameters()
-        physical = {"ConnectionsTable": provisioned.table_name}
+        physical = dict(provisioned.tables)
         environment: dict[str, str] = {}
         globals_ = (
             self.template.body.get("Globals", {})
@@ -91,7 +111,10 @@ class LocalStack:
         ]
         for variables in sources:
             for name, value in variables.items():
-                environment[name] = str(resolve(value, parameters, physical))
+                resolved = local.get(name, resolve(value, parameters, physical))
+                if resolved is None:
+                    raise ValueError(f"the local stack cannot resolve {name}={value!r}")
+                environment[name] = str(resolved)
         environment.update(function_environment(self.template))
         return environment
 
@@ -100,7 +123,6 @@ class LocalStack:
         endpoint = self.moto.endpoint
         aws.apply_environment(aws.client_environment(endpoint))
         self.provisioned = aws.provision(self.template, endpoint)
-        aws.apply_environment(self._function_environment(self.provisioned))
 
         self.options.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.options.log_path.open("a", encoding="utf-8")
@@ -108,8 +130,8 @@ class LocalStack:
         self.shipper = MetricShipper(aws.client("cloudwatch", endpoint))
         self.shipper.start()
         self.functions = LocalFunctions(self.template, self.shipper, self._log)
-        self.functions.load(CONCURRENCY)
 
+        # the gateway listens first: the functions' environment names its @connections endpoint
         stage = self.options.stage or self._parameters().get("StageName", "prod")
         self.gateway = Gateway(
             self.functions,
@@ -121,6 +143,9 @@ class LocalStack:
             max_duration=self.options.max_duration,
         )
         await self.gateway.start()
+        local = {"CONNECTIONS_API_ENDPOINT": self.gateway.management_url}
+        aws.apply_environment(self._function_environment(self.provisioned, local))
+        self.functions.load(CONCURRENCY)
 
         settings = SourceSettings.from_template(self.template, STREAM_FUNCTION)
         if self.options.batch_window is not None:
@@ -147,6 +172,9 @@ class LocalStack:
         self.poller.observers.append(self.ttl.learn)
         self.poller.start()
         self.ttl.start()
+        every = {**schedules(self.template), **self.options.schedule_every}
+        self.scheduler = Scheduler(self.functions, every)
+        self.scheduler.start()
         self.reader = MetricsReader(self.cloudwatch, self.started_at)
 
     def distribution(self, name: str) -> list[float]:
@@ -168,6 +196,7 @@ class LocalStack:
         """Close every socket (their $disconnect runs), deliver what the stream still holds, stop."""
         with contextlib.suppress(Exception):
             await self.gateway.stop()
+        self.scheduler.stop()
         self.ttl.stop()
         self.poller.stop()
         with contextlib.suppress(Exception):

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from connection_tracker.catalogue import MetricName
+from connection_tracker.connections_api import connections_api
+from connection_tracker.maintenance import close_oldest_beyond
+from connection_tracker.models import UNKNOWN_CLIENT
 from connection_tracker.observability import count, logger, metrics
 from connection_tracker.runtime import response, runtime
 from connection_tracker.settings import ConfigurationError
@@ -20,6 +23,7 @@ from connection_tracker.websocket import ConnectRequest, InvalidRequest
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from connection_tracker.settings import Settings
     from connection_tracker.store import ConnectionStore
 
 
@@ -59,7 +63,37 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
     count(MetricName.CONNECT_ACCEPTED)
     if settings.verify_write:
         _verify(store, request.connection_id)
+    if settings.max_connections_per_client and request.client_id != UNKNOWN_CLIENT:
+        _close_duplicates(store, settings, request)
     return response(200, "connected")
+
+
+def _close_duplicates(store: ConnectionStore, settings: Settings, request: ConnectRequest) -> None:
+    """Per-client de-duplication: the client's oldest connections beyond the limit are closed.
+    A failure here never refuses the new connection."""
+    domain, stage = request.metadata.get("domainName"), request.metadata.get("stage")
+    endpoint = settings.connections_api_endpoint or (
+        f"https://{domain}/{stage}" if domain and stage else None
+    )
+    if endpoint is None:
+        logger.warning("no @connections endpoint: duplicates not closed")
+        return
+    try:
+        closed = close_oldest_beyond(
+            store,
+            connections_api(endpoint),
+            client_id=request.client_id,
+            new_connection_id=request.connection_id,
+            limit=settings.max_connections_per_client,
+        )
+    except StoreError as exc:
+        logger.error("closing duplicates failed", extra={"operation": exc.operation, "errorCode": exc.code})
+        return
+    if closed:
+        count(MetricName.DUPLICATE_CONNECTIONS_CLOSED, len(closed))
+        logger.info(
+            "duplicates closed", extra={"closed": closed, "limit": settings.max_connections_per_client}
+        )
 
 
 def _verify(store: ConnectionStore, connection_id: str) -> None:

@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from botocore.exceptions import BotoCoreError, ClientError
 
-from connection_tracker.observability import EventLog, logger, metrics
+from connection_tracker.catalogue import MetricName
+from connection_tracker.observability import EventLog, count, logger, metrics
+from connection_tracker.runtime import runtime
 from connection_tracker.streams import MalformedRecord, classify
 from connection_tracker.tally import BatchTally
 
@@ -65,9 +68,35 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     finally:
         gc.enable()
     lines.flush()
+    _update_gauge(records, tally, response)
     failed = len(response["batchItemFailures"])
     documents = tally.publish(failed)
     logger.info(
         "batch processed", extra={**tally.summary(len(records), failed), "distributionDocuments": documents}
     )
     return response
+
+
+def _update_gauge(
+    records: list[dict[str, Any]], tally: BatchTally, response: PartialItemFailureResponse
+) -> None:
+    """Apply the batch to the ActiveConnections gauge (when COUNTERS_TABLE is set) and emit it."""
+    gauge = runtime().gauge
+    if gauge is None:
+        return
+    sequence_numbers = [str((record.get("dynamodb") or {}).get("SequenceNumber")) for record in records]
+    failed = {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}
+    changes = tally.gauge_changes(sequence_numbers, failed)
+    try:
+        applied = gauge.apply(changes)
+        active = gauge.count()
+    except (ClientError, BotoCoreError) as exc:
+        # nothing of this batch is lost: Lambda delivers it again from its first record
+        logger.error("gauge update failed", extra={"error": str(exc)})
+        response["batchItemFailures"] = [{"itemIdentifier": sequence_numbers[0]}]
+        return
+    count(MetricName.ACTIVE_CONNECTIONS, active)
+    logger.info(
+        "gauge updated",
+        extra={"activeConnections": active, "applied": applied, "replayed": len(changes) - applied},
+    )

@@ -27,6 +27,11 @@ class MetricName(StrEnum):
     EXPIRY_LAG = "ExpiryLag"
     ACTIVE_CONNECTIONS = "ActiveConnections"
     STREAM_RECORDS_FAILED = "StreamRecordsFailed"
+    # beyond the original catalogue: maintenance of the gauge and the table
+    ACTIVE_CONNECTIONS_DRIFT = "ActiveConnectionsDrift"
+    STALE_CONNECTIONS_SWEPT = "StaleConnectionsSwept"
+    GONE_CONNECTIONS_SWEPT = "GoneConnectionsSwept"
+    DUPLICATE_CONNECTIONS_CLOSED = "DuplicateConnectionsClosed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,27 @@ CATALOGUE: dict[MetricName, MetricSpec] = {
             MetricUnit.Count,
             "stream_metrics",
             "records in batchItemFailures",
+        ),
+        MetricSpec(
+            MetricName.ACTIVE_CONNECTIONS_DRIFT,
+            MetricUnit.Count,
+            "reconcile",
+            "live items - gauge, corrected",
+        ),
+        MetricSpec(
+            MetricName.STALE_CONNECTIONS_SWEPT, MetricUnit.Count, "sweeper", "items older than 2 h removed"
+        ),
+        MetricSpec(
+            MetricName.GONE_CONNECTIONS_SWEPT,
+            MetricUnit.Count,
+            "sweeper",
+            "items of gone connections removed",
+        ),
+        MetricSpec(
+            MetricName.DUPLICATE_CONNECTIONS_CLOSED,
+            MetricUnit.Count,
+            "connect",
+            "oldest over the per-client limit",
         ),
     )
 }

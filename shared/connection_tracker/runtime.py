@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from connection_tracker.gauge import ActiveConnectionsGauge
 from connection_tracker.observability import logger
 from connection_tracker.settings import Settings, load_settings
 from connection_tracker.store import ConnectionStore, dynamodb_client
@@ -19,6 +20,7 @@ from connection_tracker.store import ConnectionStore, dynamodb_client
 class Runtime:
     settings: Settings
     store: ConnectionStore
+    gauge: ActiveConnectionsGauge | None  # with COUNTERS_TABLE only
 
 
 @cache
@@ -27,7 +29,12 @@ def runtime() -> Runtime:
     settings = load_settings(os.environ)
     for warning in settings.warnings():
         logger.warning(warning, extra={"configuration": "TTL_HOURS"})
-    return Runtime(settings=settings, store=ConnectionStore(dynamodb_client(), settings.connections_table))
+    client = dynamodb_client()
+    return Runtime(
+        settings=settings,
+        store=ConnectionStore(client, settings.connections_table),
+        gauge=ActiveConnectionsGauge(client, settings.counters_table) if settings.counters_table else None,
+    )
 
 
 def response(status_code: int, body: str) -> dict[str, object]:

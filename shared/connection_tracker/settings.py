@@ -36,6 +36,9 @@ class Settings(BaseModel):
     service: str = Field(default=SERVICE, alias="POWERTOOLS_SERVICE_NAME", min_length=1)
     namespace: str = Field(default=NAMESPACE, alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
     region: str | None = Field(default=None, alias="AWS_REGION")
+    counters_table: str | None = Field(default=None, alias="COUNTERS_TABLE", min_length=1)
+    max_connections_per_client: int = Field(default=0, alias="MAX_CONNECTIONS_PER_CLIENT", ge=0)
+    connections_api_endpoint: str | None = Field(default=None, alias="CONNECTIONS_API_ENDPOINT", min_length=1)
 
     @field_validator("ttl_hours")
     @classmethod

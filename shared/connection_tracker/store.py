@@ -22,6 +22,9 @@ CLIENT_CONFIG = Config(
 )
 
 
+CLIENT_INDEX = "ByClient"
+
+
 class StoreError(RuntimeError):
     """DynamoDB refused or failed a request, after botocore's retries."""
 
@@ -50,13 +53,13 @@ class ConnectionStore:
     """The connections table."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
+        self.client = client
         self.table_name = table_name
 
     def put_new(self, item: ConnectionItem) -> None:
         """Write ``item`` unless its connectionId is already stored (never overwrites)."""
         try:
-            self._client.put_item(
+            self.client.put_item(
                 TableName=self.table_name,
                 Item=item.to_dynamodb(),
                 ConditionExpression="attribute_not_exists(connectionId)",
@@ -73,7 +76,7 @@ class ConnectionStore:
     def get(self, connection_id: str) -> ConnectionItem | None:
         """Strongly consistent read of one connection."""
         try:
-            response = self._client.get_item(
+            response = self.client.get_item(
                 TableName=self.table_name, Key=_key(connection_id), ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
@@ -87,13 +90,64 @@ class ConnectionStore:
         The old attributes come back as plain values, unvalidated: a malformed item must still go.
         """
         try:
-            response = self._client.delete_item(
+            response = self.client.delete_item(
                 TableName=self.table_name, Key=_key(connection_id), ReturnValues="ALL_OLD"
             )
         except (ClientError, BotoCoreError) as exc:
             raise _store_error("DeleteItem", exc) from exc
         old = response.get("Attributes")
         return plain_attributes(old) if old else None
+
+    def client_connections(self, client_id: str) -> list[tuple[str, int]]:
+        """(connectionId, createdAt) of a client's connections, oldest first (index ``ByClient``)."""
+        found: list[tuple[str, int]] = []
+        try:
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.table_name,
+                IndexName=CLIENT_INDEX,
+                KeyConditionExpression="clientId = :client",
+                ExpressionAttributeValues={":client": {"S": client_id}},
+                ScanIndexForward=True,
+            )
+            for page in pages:
+                found.extend(
+                    (item["connectionId"]["S"], int(item["createdAt"]["N"])) for item in page["Items"]
+                )
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("Query", exc) from exc
+        return found
+
+    def scan_page(
+        self, start_key: str | None, limit: int = 100
+    ) -> tuple[list[tuple[str, int | None]], str | None]:
+        """One page of (connectionId, createdAt) and the key to continue from (None at the end)."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ProjectionExpression": "connectionId, createdAt",
+            "Limit": limit,
+        }
+        if start_key:
+            arguments["ExclusiveStartKey"] = _key(start_key)
+        try:
+            page = self.client.scan(**arguments)
+        except (ClientError, BotoCoreError) as exc:
+            raise _store_error("Scan", exc) from exc
+        items = [
+            (item["connectionId"]["S"], int(item["createdAt"]["N"]) if "createdAt" in item else None)
+            for item in page["Items"]
+        ]
+        last = page.get("LastEvaluatedKey")
+        return items, last["connectionId"]["S"] if last else None
+
+    def connection_ids(self) -> list[str]:
+        """Every connectionId in the table (a paginated scan of the keys)."""
+        ids: list[str] = []
+        start: str | None = None
+        while True:
+            page, start = self.scan_page(start, limit=1000)
+            ids.extend(connection_id for connection_id, _ in page)
+            if start is None:
+                return ids
 
 
 def _key(connection_id: str) -> dict[str, Any]:

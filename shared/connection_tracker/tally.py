@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from connection_tracker.catalogue import MetricName
+from connection_tracker.gauge import Change
 from connection_tracker.observability import count, publish_distributions
 from connection_tracker.streams import EventKind
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from connection_tracker.streams import ConnectionEvent
 
 _COUNTERS = {
@@ -25,12 +28,14 @@ _COUNTERS = {
 
 @dataclass
 class BatchTally:
+    by_sequence: dict[str, ConnectionEvent] = field(default_factory=dict)
     events: Counter[EventKind] = field(default_factory=Counter)
     lifetimes: list[float] = field(default_factory=list)
     expiry_lags: list[float] = field(default_factory=list)
     ignored: int = 0
 
     def add(self, event: ConnectionEvent) -> None:
+        self.by_sequence[event.sequence_number] = event
         self.events[event.kind] += 1
         if event.lifetime is not None:
             self.lifetimes.append(event.lifetime)
@@ -51,6 +56,18 @@ class BatchTally:
         return publish_distributions(
             {MetricName.CONNECTION_LIFETIME: self.lifetimes, MetricName.EXPIRY_LAG: self.expiry_lags}
         )
+
+    def gauge_changes(self, sequence_numbers: Sequence[str], failed: set[str]) -> list[Change]:
+        """The gauge changes of the records before the batch's first failure, in order (Lambda
+        delivers that record and all after it again)."""
+        changes = []
+        for sequence_number in sequence_numbers:
+            if sequence_number in failed:
+                break
+            event = self.by_sequence.get(sequence_number)
+            if event is not None:
+                changes.append(Change(event.connection_id, +1 if event.kind is EventKind.OPENED else -1))
+        return changes
 
     def summary(self, records: int, failed: int) -> dict[str, int]:
         return {

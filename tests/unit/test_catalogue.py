@@ -21,6 +21,11 @@ CONTRACT = {  # DESIGN.md, "Metric catalogue"
     "ExpiryLag": "Seconds",
     "ActiveConnections": "Count",
     "StreamRecordsFailed": "Count",
+    # added with the gauge, the sweeper and per-client de-duplication
+    "ActiveConnectionsDrift": "Count",
+    "StaleConnectionsSwept": "Count",
+    "GoneConnectionsSwept": "Count",
+    "DuplicateConnectionsClosed": "Count",
 }
 
 

@@ -1,0 +1,32 @@
+"""Scheduled (or by hand): recount the live connections and correct the ActiveConnections gauge,
+logging the drift it found."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from connection_tracker.catalogue import MetricName
+from connection_tracker.observability import count, logger, metrics
+from connection_tracker.runtime import runtime
+from connection_tracker.settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    current = runtime()
+    if current.gauge is None:
+        raise ConfigurationError("bad configuration: COUNTERS_TABLE: the gauge's table is not set")
+    found = current.gauge.reconcile(current.store.connection_ids())
+    count(MetricName.ACTIVE_CONNECTIONS_DRIFT, found["drift"])
+    count(MetricName.ACTIVE_CONNECTIONS, found["live"])
+    log = (
+        logger.warning
+        if found["drift"] or found["missingMarkers"] or found["orphanedMarkers"]
+        else logger.info
+    )
+    log("gauge reconciled", extra=found)
+    return found

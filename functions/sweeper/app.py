@@ -1,0 +1,50 @@
+"""Scheduled: remove items of connections API Gateway no longer holds.
+
+Items older than 2 hours are stale by definition; younger ones are probed with ``@connections``
+GET. Bounded by the invocation's remaining time; the next run continues where this one stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from connection_tracker.catalogue import MetricName
+from connection_tracker.connections_api import connections_api
+from connection_tracker.maintenance import SweepCursor, sweep
+from connection_tracker.observability import count, logger, metrics
+from connection_tracker.runtime import runtime
+from connection_tracker.settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    current = runtime()
+    settings = current.settings
+    if not settings.connections_api_endpoint:
+        raise ConfigurationError("bad configuration: CONNECTIONS_API_ENDPOINT: needed to probe connections")
+    cursor = SweepCursor(current.store.client, settings.counters_table) if settings.counters_table else None
+    result = sweep(
+        current.store,
+        connections_api(settings.connections_api_endpoint),
+        now_ms=int(time.time() * 1000),
+        start_key=cursor.load() if cursor else None,
+        time_left_ms=context.get_remaining_time_in_millis,
+    )
+    if cursor:
+        cursor.save(result.cursor)
+    count(MetricName.STALE_CONNECTIONS_SWEPT, result.stale)
+    count(MetricName.GONE_CONNECTIONS_SWEPT, result.gone)
+    summary = {
+        "scanned": result.scanned,
+        "stale": result.stale,
+        "gone": result.gone,
+        "probeErrors": result.probe_errors,
+        "finished": result.finished,
+    }
+    logger.info("sweep done", extra=summary)
+    return summary

@@ -1,0 +1,119 @@
+"""Keeping the table true to what API Gateway holds: the stale-connection sweep and per-client
+de-duplication. Both only ever remove a connection by its own connectionId."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from connection_tracker.connections_api import ConnectionsApiError
+from connection_tracker.observability import logger
+from connection_tracker.settings import API_GATEWAY_MAX_CONNECTION_HOURS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from connection_tracker.connections_api import ConnectionsApi
+    from connection_tracker.store import ConnectionStore
+
+MAX_AGE_MS = int(API_GATEWAY_MAX_CONNECTION_HOURS * 3600 * 1000)
+
+
+@dataclass
+class SweepResult:
+    scanned: int = 0
+    stale: int = 0
+    gone: int = 0
+    probe_errors: int = 0
+    finished: bool = False
+    cursor: str | None = None
+    removed: list[str] = field(default_factory=list)
+
+
+def sweep(
+    store: ConnectionStore,
+    api: ConnectionsApi,
+    *,
+    now_ms: int,
+    start_key: str | None,
+    time_left_ms: Callable[[], int],
+    reserve_ms: int = 5_000,
+) -> SweepResult:
+    """Remove items of connections API Gateway no longer holds, page by page, until the table ends
+    or the time left falls under ``reserve_ms``; the result's ``cursor`` continues next run.
+
+    Older than 2 hours: stale by definition (API Gateway closes every connection by then).
+    Younger: probed with ``@connections`` GET and removed on ``GoneException``.
+    """
+    result = SweepResult(cursor=start_key)
+    while time_left_ms() > reserve_ms:
+        page, next_key = store.scan_page(result.cursor)
+        for connection_id, created_at in page:
+            result.scanned += 1
+            if created_at is not None and now_ms - created_at > MAX_AGE_MS:
+                reason = "stale"
+            else:
+                try:
+                    if api.is_connected(connection_id):
+                        continue
+                except ConnectionsApiError as exc:
+                    result.probe_errors += 1
+                    logger.warning("probe failed", extra={"connectionId": connection_id, "error": str(exc)})
+                    continue
+                reason = "gone"
+            if store.delete(connection_id) is not None:
+                setattr(result, reason, getattr(result, reason) + 1)
+                result.removed.append(connection_id)
+                logger.info("connection swept", extra={"connectionId": connection_id, "reason": reason})
+        result.cursor = next_key
+        if next_key is None:
+            result.finished = True
+            break
+    return result
+
+
+def close_oldest_beyond(
+    store: ConnectionStore, api: ConnectionsApi, *, client_id: str, new_connection_id: str, limit: int
+) -> list[str]:
+    """Close the oldest connections of ``client_id`` so that it holds at most ``limit``, the new
+    one included. Never another client's (the index is queried by this clientId), never the new
+    connection (excluded by id, even where the index does not show it yet)."""
+    others = [cid for cid, _ in store.client_connections(client_id) if cid != new_connection_id]
+    excess = len(others) + 1 - limit
+    closed = []
+    for connection_id in others[: max(0, excess)]:
+        try:
+            api.close(connection_id)
+        except ConnectionsApiError as exc:
+            logger.warning(
+                "closing a duplicate failed", extra={"connectionId": connection_id, "error": str(exc)}
+            )
+        store.delete(connection_id)  # $disconnect would too, but it is best-effort
+        closed.append(connection_id)
+    return closed
+
+
+class SweepCursor:
+    """Where the last sweep stopped, kept in the counters table (``counter = "sweeper#cursor"``)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def load(self) -> str | None:
+        item = self._client.get_item(TableName=self._table, Key=_cursor_key(), ConsistentRead=True).get(
+            "Item"
+        )
+        return item["after"]["S"] if item and "after" in item else None
+
+    def save(self, after: str | None) -> None:
+        item: dict[str, Any] = _cursor_key()
+        if after is not None:
+            item["after"] = {"S": after}
+        self._client.put_item(TableName=self._table, Item=item)
+
+
+def _cursor_key() -> dict[str, Any]:
+    return {"counter": {"S": "sweeper#cursor"}}
