@@ -33,6 +33,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from local_stack.scheduler import scheduled_event
+
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server
     from websockets.http11 import Request, Response
@@ -308,6 +310,9 @@ class Gateway:
         asyncio.run_coroutine_threadsafe(live.socket.close(1000), self._loop)
         return True
 
+    def invoke_scheduled(self, logical_id: str) -> Any:  # noqa: ANN401
+        return self._functions.invoke(logical_id, scheduled_event())
+
     def drop(self, connection_id: str, *, skip_disconnect: bool) -> bool:
         """Fault injection: cut a connection abruptly, optionally losing its ``$disconnect``."""
         live = self.connections.get(connection_id)
@@ -325,6 +330,7 @@ def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
     class ManagementApi(BaseHTTPRequestHandler):
         server_version = "LocalApiGateway"
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401
@@ -363,6 +369,25 @@ def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             data = self.rfile.read(length)
+            if urlsplit(self.path).path == "/_local/skip-disconnect":
+                # fault injection: $disconnect is best-effort on API Gateway; lose it for these ids
+                ids = json.loads(data or b"{}").get("connectionIds", [])
+                gateway.skip_disconnect.update(str(connection_id) for connection_id in ids)
+                self._answer(200, {"skipping": len(gateway.skip_disconnect)})
+                return
+            if urlsplit(self.path).path.startswith("/_local/invoke/"):
+                # run a scheduled function now (the reconciliation, the sweeper), as EventBridge would
+                function = urlsplit(self.path).path.removeprefix("/_local/invoke/")
+                try:
+                    result = gateway.invoke_scheduled(function)
+                except KeyError:
+                    self._answer(404, {"message": f"no function {function}"})
+                    return
+                except Exception as exc:  # noqa: BLE001 - reported to the caller
+                    self._answer(500, {"message": str(exc)})
+                    return
+                self._answer(200, result)
+                return
             if (connection_id := self._route()) is not None:
                 self._answer(200) if gateway.post(connection_id, data) else self._gone(connection_id)
 

@@ -143,8 +143,9 @@ class LocalFunctions:
             # every environment starts now, not on the first request
             list(pool.map(_noop, range(environments)))
 
-    def invoke(self, logical_id: str, event: dict[str, Any], timeout_ms: int = 30_000) -> Any:  # noqa: ANN401
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
         """Invoke synchronously; a handler exception raises :class:`FunctionError`."""
+        timeout_ms = self._template.function_timeout(logical_id) * 1000
         self.invocations[logical_id] += 1
         succeeded, response, output = self._pools[logical_id].submit(_run, event, timeout_ms).result()
         self._route(logical_id, output)

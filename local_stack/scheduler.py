@@ -66,7 +66,7 @@ class Scheduler:
     def _run(self, logical_id: str, seconds: float) -> None:
         while not self._stop.wait(seconds):
             try:
-                self._functions.invoke(logical_id, scheduled_event(), timeout_ms=int(seconds * 1000))
+                self._functions.invoke(logical_id, scheduled_event())
             except Exception as exc:  # noqa: BLE001 - a failed run is the function's error, logged
                 print(f"schedule {logical_id}: {exc!r}")
             self.runs[logical_id] += 1

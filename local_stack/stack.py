@@ -186,6 +186,7 @@ class LocalStack:
             "managementUrl": self.gateway.management_url,
             "awsEndpoint": self.moto.endpoint,
             "table": self.provisioned.table_name,
+            "tables": self.provisioned.tables,
             "streamArn": self.provisioned.stream_arn,
             "deadLetterQueueUrl": self.provisioned.queue_url,
             "log": str(self.options.log_path),

@@ -64,6 +64,11 @@ class Template:
         module, function = props["Handler"].rsplit(".", 1)
         return self.path.parent / props["CodeUri"], module, function
 
+    def function_timeout(self, logical_id: str) -> int:
+        """The function's ``Timeout`` in seconds (its own, else ``Globals``, else Lambda's 3)."""
+        globals_ = self.body.get("Globals", {}).get("Function", {})
+        return int(self.properties(logical_id).get("Timeout", globals_.get("Timeout", 3)))
+
     def layer_folder(self) -> Path:
         (layer,) = self.of_type("AWS::Serverless::LayerVersion").values()
         return self.path.parent / layer["Properties"]["ContentUri"]

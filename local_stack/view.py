@@ -59,14 +59,16 @@ class MetricsReader:
         }
 
     def latest(self, name: MetricName) -> float | None:
-        end = datetime.now(tz=UTC) + timedelta(minutes=1)
+        """The gauge's last value: the newest one-second datapoint (CloudWatch keeps one-second
+        resolution for three hours; a dashboard's one-minute Maximum lags a falling gauge)."""
+        end = datetime.now(tz=UTC) + timedelta(seconds=1)
         points = self._cloudwatch.get_metric_statistics(
             Namespace=NAMESPACE,
             MetricName=str(name),
             Dimensions=[{"Name": DIMENSION, "Value": SERVICE}],
-            StartTime=self._since,
+            StartTime=max(self._since, end - timedelta(hours=3)),
             EndTime=end,
-            Period=60,
+            Period=1,
             Statistics=["Maximum"],
         )["Datapoints"]
         return max(points, key=lambda p: p["Timestamp"])["Maximum"] if points else None

@@ -199,3 +199,61 @@ def failing_dynamodb(
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "https://failing-dynamodb.test")
     default_session.events.register("before-send.dynamodb", fake)
     return fake
+
+
+COUNTERS_TABLE = "counters-test"
+
+
+@pytest.fixture
+def counters(dynamodb: Any, template: Template, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The gauge's counters table, from the template; the functions see it as COUNTERS_TABLE."""
+    create_table(dynamodb, template, "CountersTable", COUNTERS_TABLE)
+    monkeypatch.setenv("COUNTERS_TABLE", COUNTERS_TABLE)
+    return COUNTERS_TABLE
+
+
+class FakeConnectionsApi:
+    """API Gateway's @connections API for one stage: the ids in ``live`` are connected, every other
+    id is gone (410 GoneException); every request is recorded as (method, connectionId)."""
+
+    ENDPOINT = "https://fake-connections.test/prod"
+
+    def __init__(self) -> None:
+        self.live: set[str] = set()
+        self.requests: list[tuple[str, str]] = []
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        from urllib.parse import unquote, urlsplit
+
+        from botocore.awsrequest import AWSResponse
+
+        connection_id = unquote(urlsplit(request.url).path.rsplit("/", 1)[-1])
+        self.requests.append((request.method, connection_id))
+        if connection_id in self.live:
+            status, body, headers = 200, b"{}", {}
+            if request.method == "DELETE":
+                self.live.discard(connection_id)
+                status, body = 204, b""
+        else:
+            status, body = 410, b'{"message": "gone"}'
+            headers = {"x-amzn-ErrorType": "GoneException"}
+
+        class Raw:
+            def stream(self, **_: Any) -> Iterator[bytes]:
+                yield body
+
+        return AWSResponse(request.url, status, {"Content-Type": "application/json", **headers}, Raw())
+
+
+@pytest.fixture
+def connections_api(
+    monkeypatch: pytest.MonkeyPatch, default_session: boto3.Session
+) -> Iterator[FakeConnectionsApi]:
+    from connection_tracker import connections_api as module
+
+    fake = FakeConnectionsApi()
+    monkeypatch.setenv("CONNECTIONS_API_ENDPOINT", FakeConnectionsApi.ENDPOINT)
+    default_session.events.register("before-send.apigatewaymanagementapi", fake)
+    module.connections_api.cache_clear()
+    yield fake
+    module.connections_api.cache_clear()

@@ -1,11 +1,13 @@
 """The exact ``ActiveConnections`` gauge, kept in the counters table and replay-safe.
 
-The counters table holds one count item and one marker item per live connection. Applying a
-connection event writes, in one transaction, the marker change (INSERT puts ``conn#<id>`` if it is
-absent, REMOVE deletes it if it is present) and the count change. A record Lambda delivers again
-(a retried batch, a re-batched bisection, a crash after the write but before the response) finds
-its marker already in that state: the transaction names it, and it is applied without it. Every
-change is atomic, so no crash can leave the count and the markers apart.
+The counters table holds one count item and one marker item per connection (``conn#<id>``).
+Applying a connection event writes, in one transaction, the marker change and the count change:
+INSERT creates the marker, open, if there is none; REMOVE closes an open marker and gives it a TTL
+(a day: far beyond the stream's retries), so a replayed INSERT of a closed connection still finds
+it. A record Lambda delivers again (a retried batch, a re-batched bisection, a crash after the
+write but before the response) finds its marker already in that state: the transaction names it,
+and it is applied without it. Every change is atomic, so no crash can leave count and markers
+apart.
 
 Only the records before a batch's first failure are applied: Lambda delivers that record and
 everything after it again, in order, so a REMOVE is never applied before its INSERT.
@@ -13,6 +15,7 @@ everything after it again, in order, so a REMOVE is never applied before its INS
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +27,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 KEY = "counter"
+EXPIRES = "expiresAt"  # the counters table's TTL attribute
 COUNT_ITEM = "activeConnections"
 MARKER_PREFIX = "conn#"
+TOMBSTONE_SECONDS = 86_400
 # TransactWriteItems takes 100 actions: 99 markers and the count.
 _CHUNK = 99
 
@@ -49,17 +54,23 @@ class ActiveConnectionsGauge:
             return {
                 "Put": {
                     "TableName": self.table_name,
-                    "Item": self._marker(change.connection_id),
+                    "Item": {**self._marker(change.connection_id), "open": {"BOOL": True}},
                     "ConditionExpression": "attribute_not_exists(#key)",
                     "ExpressionAttributeNames": {"#key": KEY},
                 }
             }
         return {
-            "Delete": {
+            "Update": {
                 "TableName": self.table_name,
                 "Key": self._marker(change.connection_id),
-                "ConditionExpression": "attribute_exists(#key)",
-                "ExpressionAttributeNames": {"#key": KEY},
+                "UpdateExpression": "SET #open = :closed, #expires = :expires",
+                "ConditionExpression": "#open = :open",
+                "ExpressionAttributeNames": {"#open": "open", "#expires": EXPIRES},
+                "ExpressionAttributeValues": {
+                    ":open": {"BOOL": True},
+                    ":closed": {"BOOL": False},
+                    ":expires": {"N": str(int(time.time()) + TOMBSTONE_SECONDS)},
+                },
             }
         }
 
@@ -110,11 +121,14 @@ class ActiveConnectionsGauge:
 
     # ----- reconcile ---------------------------------------------------------------------------
     def markers(self) -> set[str]:
+        """The connections whose markers are open."""
         found: set[str] = set()
         for page in self._client.get_paginator("scan").paginate(
             TableName=self.table_name,
             ProjectionExpression="#key",
-            ExpressionAttributeNames={"#key": KEY},
+            FilterExpression="#open = :open",
+            ExpressionAttributeNames={"#key": KEY, "#open": "open"},
+            ExpressionAttributeValues={":open": {"BOOL": True}},
             ConsistentRead=True,
         ):
             found |= {
@@ -130,7 +144,10 @@ class ActiveConnectionsGauge:
         marked = self.markers()
         missing = sorted(live_ids - marked)
         orphaned = sorted(marked - live_ids)
-        self.apply([Change(connection_id, +1) for connection_id in missing])
+        for connection_id in missing:  # open, even over a tombstone: the item is there
+            self._client.put_item(
+                TableName=self.table_name, Item={**self._marker(connection_id), "open": {"BOOL": True}}
+            )
         self.apply([Change(connection_id, -1) for connection_id in orphaned])
         before = self.count()
         drift = len(live_ids) - before
