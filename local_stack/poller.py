@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from local_stack.filters import passes
+from local_stack.periodic import Periodic
 from local_stack.streams import StreamReader, lambda_record
 
 if TYPE_CHECKING:
@@ -71,7 +72,9 @@ class _Shard:
     attempts: int = 0
 
 
-class StreamPoller:
+class StreamPoller(Periodic):
+    name = "event-source-mapping"
+
     def __init__(
         self,
         functions: LocalFunctions,
@@ -94,13 +97,11 @@ class StreamPoller:
         self._dead_letter_url = dead_letter_url
         self.ttl_deleted = ttl_deleted if ttl_deleted is not None else set()
         self._ttl_lock = threading.Lock()
-        self._poll_interval = poll_interval
+        super().__init__(poll_interval)
         self._shards: dict[str, _Shard] = {}
         self._shards_seen = 0.0
         # others that follow the stream (the TTL emulation) get every record read, unfiltered
         self.observers: list[Callable[[list[dict[str, Any]]], None]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.delivered: dict[str, int] = {
             "records": 0,
             "batches": 0,
@@ -115,24 +116,9 @@ class StreamPoller:
             self.ttl_deleted.add(connection_id)
 
     # ----- thread ------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="event-source-mapping", daemon=True)
-        self._thread.start()
+    def round(self) -> None:
+        self.poll_once()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - keep polling, as Lambda does
-                print(f"event source mapping: {exc!r}")
-            self._stop.wait(self._poll_interval)
-
-    # ----- one round ---------------------------------------------------------------------------
     def poll_once(self, *, flush: bool = False) -> None:
         """Read new records, and deliver every batch that is due (all of them with ``flush``)."""
         if time.monotonic() - self._shards_seen > SHARD_REFRESH_SECONDS:

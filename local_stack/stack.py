@@ -25,13 +25,6 @@ from local_stack.view import MetricsReader, show, status
 if TYPE_CHECKING:
     from local_stack.aws import Provisioned
 
-FUNCTIONS = (
-    "ConnectFunction",
-    "DisconnectFunction",
-    "StreamMetricsFunction",
-    "SweeperFunction",
-    "ReconcileFunction",
-)
 # Execution environments per function: the event source mapping runs one batch per shard at a
 # time; the WebSocket routes get a few, as Lambda scales them out under load.
 CONCURRENCY = {
@@ -107,7 +100,8 @@ class LocalStack:
             .get("Variables", {})
         )
         sources = [globals_] + [
-            self.template.properties(f).get("Environment", {}).get("Variables", {}) for f in FUNCTIONS
+            function["Properties"].get("Environment", {}).get("Variables", {})
+            for function in self.template.of_type("AWS::Serverless::Function").values()
         ]
         for variables in sources:
             for name, value in variables.items():

@@ -13,11 +13,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from local_stack.periodic import Periodic
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-class TtlEmulator:
+class TtlEmulator(Periodic):
+    name = "ttl"
+
     def __init__(
         self,
         dynamodb: Any,  # noqa: ANN401 - boto3 client
@@ -33,29 +37,14 @@ class TtlEmulator:
         self._key = key
         self._attribute = ttl_attribute
         self._on_expired = on_expired
-        self._period = period
+        super().__init__(period)
         self._due: list[tuple[float, str]] = []  # (ttl, key), a heap
         self._learned: list[tuple[float, str]] = []
         self._learned_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.deleted = 0
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ttl", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._period):
-            try:
-                self.sweep()
-            except Exception as exc:  # noqa: BLE001 - keep sweeping
-                print(f"ttl emulation: {exc!r}")
+    def round(self) -> None:
+        self.sweep()
 
     def learn(self, records: list[dict[str, Any]]) -> None:
         """Stream records (as the Streams API gives them): note the TTL of every item written."""

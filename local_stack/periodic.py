@@ -1,0 +1,35 @@
+"""A background thread that does one round of work every period until stopped."""
+
+from __future__ import annotations
+
+import threading
+
+
+class Periodic:
+    """Subclasses implement ``round()``; an exception is printed and the next round comes."""
+
+    name = "periodic"
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def round(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self.round()
+            except Exception as exc:  # noqa: BLE001 - keep going, as the service it emulates does
+                print(f"{self.name}: {exc!r}")
