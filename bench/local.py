@@ -5,51 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from bench.common import ROOT, print_table
 from connection_tracker.websocket import ConnectRequest
 from local_stack import aws
 from local_stack.loadgen import LoadPlan, generate
+from local_stack.process import StackProcess
 from local_stack.template import create_table, load_template
 from local_stack.view import MetricsReader
 
 CLIENTS = 1_000
 RAW_PUTS = 1_000
-
-
-def _start_stack(log: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local_stack",
-            "up",
-            "--headless",
-            "--port",
-            "0",
-            "--interval",
-            "60",
-            "--log",
-            str(log),
-        ],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    ready = json.loads(process.stdout.readline())
-    assert ready["event"] == "ready", ready
-    return process, ready
 
 
 def _raw_put_rate(endpoint: str) -> float:
@@ -72,7 +42,8 @@ def _raw_put_rate(endpoint: str) -> float:
 
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
-        process, ready = _start_stack(Path(scratch) / "functions.log")
+        stack = StackProcess(Path(scratch) / "functions.log", "--interval", "60")
+        ready = stack.wait_ready()
         try:
             raw_rate = _raw_put_rate(ready["awsEndpoint"])
             plan = LoadPlan(url=ready["url"], clients=CLIENTS, concurrency=CLIENTS, hold=0.5, together=True)
@@ -86,8 +57,7 @@ def run() -> dict[str, float]:
                     break
                 time.sleep(0.25)
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            stack.stop(timeout=60)
     summary = result.summary()
     rate = float(summary["connectsPerSecond"] or 0.0)
     latency = summary["connectLatencyMs"]

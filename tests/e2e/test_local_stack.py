@@ -145,10 +145,7 @@ def test_stack_stops_cleanly_on_sigterm(stack):
     with pytest.raises(ConnectionClosed):
         loop.run_until_complete(asyncio.wait_for(client.recv(), 5))
     loop.close()
-    remaining = []
-    while not stack.lines.empty():
-        remaining.append(stack.lines.get_nowait())
-    assert any('"event": "stopped"' in line for line in remaining)
+    assert any('"event": "stopped"' in line for line in stack.printed())
 
     def alive(pid: int) -> bool:
         try:
