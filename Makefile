@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install install-sam test lint typecheck bench dev build dashboard clean
+.PHONY: install install-sam test test-py311 lint typecheck bench dev build dashboard clean
 
 $(BIN)/.installed: requirements-dev.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ lint: install
 typecheck: install
 	$(BIN)/mypy shared/connection_tracker functions
 
-test: lint typecheck install-sam
+test: lint typecheck install-sam test-py311
 	SAM_CLI=$(abspath $(SAM)) $(BIN)/python -m pytest
+
+# The code also runs on Python 3.11: the unit and integration tests, on 3.11.
+PY311_VENV := .venv-py311
+$(PY311_VENV)/.installed: requirements-py311.txt
+	python3.11 -m venv $(PY311_VENV)
+	$(PY311_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-py311.txt
+	@touch $@
+
+test-py311: $(PY311_VENV)/.installed
+	$(PY311_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 
 bench: install
 	$(BIN)/python -m bench
@@ -51,4 +61,4 @@ dashboard: install
 	$(BIN)/python -m ops.dashboard --write
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(PY311_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

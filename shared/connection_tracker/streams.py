@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired
 
 from pydantic import Field, FiniteFloat, TypeAdapter, ValidationError
+
+# pydantic validates TypedDicts from typing only on Python >= 3.12; the runtime is 3.12, the code
+# also runs on 3.11 (typing_extensions comes with pydantic)
+from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
