@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from local_stack.view import MetricsReader
+from tests.e2e.conftest import start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -160,3 +161,26 @@ def test_stack_stops_cleanly_on_sigterm(stack):
         host, port = url.split("//")[1].split("/")[0].split(":")
         with socket.socket() as probe:
             assert probe.connect_ex((host, int(port))) != 0, f"{url} still answers"
+
+
+def test_a_client_over_its_limit_loses_its_oldest_socket(tmp_path):
+    stack = start_stack(tmp_path, "--max-per-client", "2", "--batch-window", "0.2")
+    loop = asyncio.new_event_loop()
+    run = loop.run_until_complete
+    try:
+        oldest = run(connect(f"{stack.url}?clientId=alice", ping_interval=None))
+        other = run(connect(f"{stack.url}?clientId=bob", ping_interval=None))
+        middle = run(connect(f"{stack.url}?clientId=alice", ping_interval=None))
+        newest = run(connect(f"{stack.url}?clientId=alice", ping_interval=None))
+
+        # API Gateway closes alice's oldest socket (through @connections DELETE)...
+        with pytest.raises(ConnectionClosed):
+            run(asyncio.wait_for(oldest.recv(), 10))
+        # ...and only that one: bob's and alice's two newest stay open
+        for socket in (other, middle, newest):
+            run(socket.send("ping"))
+            assert json.loads(run(asyncio.wait_for(socket.recv(), 5)))["message"] == "Forbidden"
+        wait_for(lambda: len(table_ids(stack)) == 3)
+    finally:
+        loop.close()
+        stack.stop()
