@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from local_stack.filters import passes
 from local_stack.periodic import Periodic
-from local_stack.streams import StreamReader, lambda_record
+from local_stack.streams import StreamReader, lambda_record, without_split_inserts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -131,7 +131,7 @@ class StreamPoller(Periodic):
                 self._deliver(shard)
 
     def _read(self, shard: _Shard) -> None:
-        records = list(self._reader.read(shard.shard_id))
+        records = without_split_inserts(list(self._reader.read(shard.shard_id)))
         for observer in self.observers:
             observer(records)
         for record in records:

@@ -59,3 +59,22 @@ class StreamReader:
             if not page["Records"]:
                 return
             yield from page["Records"]
+
+
+def without_split_inserts(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """moto's quirk undone: an UpdateItem on a new key gives two INSERT records (the key alone, then
+    the item) where DynamoDB gives one. A key-only INSERT directly followed by an INSERT of the
+    same key is dropped."""
+    kept: list[dict[str, Any]] = []
+    for record in records:
+        previous = kept[-1] if kept else None
+        if (
+            previous is not None
+            and record.get("eventName") == previous.get("eventName") == "INSERT"
+            and record["dynamodb"].get("Keys") == previous["dynamodb"].get("Keys")
+            and previous["dynamodb"].get("NewImage") == previous["dynamodb"].get("Keys")
+        ):
+            kept[-1] = record
+            continue
+        kept.append(record)
+    return kept

@@ -44,3 +44,23 @@ def test_connects_and_disconnects_become_opened_and_closed(
     assert all(0 <= lifetime < 60 for lifetime in values[MetricName.CONNECTION_LIFETIME])
     closed = sorted(line["clientId"] for line in printed.logs if line["message"] == "connection closed")
     assert closed == ["client-1", "client-3"]
+
+
+def test_the_local_stack_undoes_motos_split_insert(dynamodb, template):
+    """moto gives two INSERTs for an UpdateItem on a new key; DynamoDB (and the local stack) one."""
+    from local_stack.streams import without_split_inserts
+
+    stream_arn = create_table(dynamodb, template, "ConnectionsTable", TABLE)
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"connectionId": {"S": "u1="}},
+        UpdateExpression="SET clientId = :c, createdAt = :n",
+        ExpressionAttributeValues={":c": {"S": "svc"}, ":n": {"N": "1730212321123"}},
+    )
+    dynamodb.put_item(TableName=TABLE, Item={"connectionId": {"S": "p1="}, "createdAt": {"N": "1"}})
+    records = list(read_all(boto3.client("dynamodbstreams", region_name="us-east-1"), stream_arn))
+
+    delivered = without_split_inserts(records)
+
+    assert [r["dynamodb"]["Keys"]["connectionId"]["S"] for r in delivered] == ["u1=", "p1="]
+    assert delivered[0]["dynamodb"]["NewImage"]["clientId"] == {"S": "svc"}
