@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 UNKNOWN_CLIENT = "unknown"
 CLIENT_ID_MAX_LENGTH = 128
+CONNECTION_ID_MAX_LENGTH = 128  # API Gateway's are 16 characters
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
 USER_AGENT_MAX_LENGTH = 512
 # Epoch seconds stay below this until the year 5138; epoch milliseconds passed it in 1973.
@@ -30,7 +31,7 @@ class ConnectionItem(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
-    connection_id: str = Field(alias="connectionId", min_length=1, max_length=128)
+    connection_id: str = Field(alias="connectionId", min_length=1, max_length=CONNECTION_ID_MAX_LENGTH)
     created_at: int = Field(alias="createdAt", ge=0, description="epoch milliseconds at connect")
     ttl: int = Field(ge=0, lt=_MAX_EPOCH_SECONDS, description="expiry, epoch seconds")
     client_id: ClientId = Field(default=UNKNOWN_CLIENT, alias="clientId")

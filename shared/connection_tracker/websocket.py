@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from connection_tracker.models import UNKNOWN_CLIENT, USER_AGENT_MAX_LENGTH, ClientId, ConnectionItem
+from connection_tracker.models import (
+    CONNECTION_ID_MAX_LENGTH,
+    UNKNOWN_CLIENT,
+    USER_AGENT_MAX_LENGTH,
+    ClientId,
+    ConnectionItem,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,6 +35,8 @@ def _request_context(event: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     connection_id = context.get("connectionId") if isinstance(context, dict) else None
     if not isinstance(connection_id, str) or not connection_id or not isinstance(context, dict):
         raise InvalidRequest("requestContext.connectionId is missing")
+    if len(connection_id) > CONNECTION_ID_MAX_LENGTH:
+        raise InvalidRequest(f"requestContext.connectionId is longer than {CONNECTION_ID_MAX_LENGTH}")
     return connection_id, context
 
 

@@ -113,12 +113,16 @@ def test_hostile_client_id_is_rejected_and_nothing_written(connect, dynamodb, ta
     assert "clientId" in printed.log("connect rejected")["reason"]
 
 
-@pytest.mark.parametrize("context_change", ["no_connection_id", "empty_connection_id", "no_request_context"])
+@pytest.mark.parametrize(
+    "context_change", ["no_connection_id", "empty_connection_id", "huge_connection_id", "no_request_context"]
+)
 def test_missing_connection_id_is_rejected(connect, dynamodb, table, output, context_change):
     if context_change == "no_request_context":
         response = connect(requestContext=None)
     elif context_change == "empty_connection_id":
         response = connect(requestContext__connectionId="")
+    elif context_change == "huge_connection_id":
+        response = connect(requestContext__connectionId="x" * 129)
     else:
         response = connect(requestContext__connectionId=None)
 
