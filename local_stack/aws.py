@@ -100,7 +100,6 @@ class Provisioned:
     table_name: str
     stream_arn: str
     queue_url: str | None
-    queue_arn: str | None
     tables: dict[str, str]  # logical id -> table name
 
 
@@ -114,7 +113,7 @@ def provision(template: Template, endpoint: str, stack_name: str = "local") -> P
         logical_id: create_table(dynamodb, template, logical_id, name) for logical_id, name in tables.items()
     }
     table_name, stream_arn = tables["ConnectionsTable"], streams["ConnectionsTable"]
-    queue_url = queue_arn = None
+    queue_url = None
     queues = template.of_type("AWS::SQS::Queue")
     if queues:
         sqs = client("sqs", endpoint)
@@ -127,12 +126,7 @@ def provision(template: Template, endpoint: str, stack_name: str = "local") -> P
         queue_url = sqs.create_queue(QueueName=f"{stack_name}-{logical_id}", Attributes=dict(attributes))[
             "QueueUrl"
         ]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-    return Provisioned(
-        table_name=table_name, stream_arn=stream_arn, queue_url=queue_url, queue_arn=queue_arn, tables=tables
-    )
+    return Provisioned(table_name=table_name, stream_arn=stream_arn, queue_url=queue_url, tables=tables)
 
 
 def apply_environment(values: Mapping[str, str]) -> None:

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,7 +67,6 @@ class LiveConnection:
     user_agent: str | None
     last_active: float
     close_as: tuple[int, str] | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class Gateway:
@@ -312,17 +311,6 @@ class Gateway:
 
     def invoke_scheduled(self, logical_id: str) -> Any:  # noqa: ANN401
         return self._functions.invoke(logical_id, scheduled_event())
-
-    def drop(self, connection_id: str, *, skip_disconnect: bool) -> bool:
-        """Fault injection: cut a connection abruptly, optionally losing its ``$disconnect``."""
-        live = self.connections.get(connection_id)
-        if live is None:
-            return False
-        if skip_disconnect:
-            self.skip_disconnect.add(connection_id)
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(live.socket.transport.abort)
-        return True
 
 
 def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:

@@ -3,7 +3,7 @@ de-duplication. Both only ever remove a connection by its own connectionId."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.connections_api import ConnectionsApiError
@@ -29,7 +29,6 @@ class SweepResult:
     probe_errors: int = 0
     finished: bool = False
     cursor: str | None = None
-    removed: list[str] = field(default_factory=list)
 
 
 def sweep(
@@ -65,7 +64,6 @@ def sweep(
                 reason = "gone"
             if store.delete(connection_id) is not None:
                 setattr(result, reason, getattr(result, reason) + 1)
-                result.removed.append(connection_id)
                 logger.info("connection swept", extra={"connectionId": connection_id, "reason": reason})
         result.cursor = next_key
         if next_key is None:
