@@ -184,3 +184,24 @@ def test_a_client_over_its_limit_loses_its_oldest_socket(tmp_path):
     finally:
         loop.close()
         stack.stop()
+
+
+def test_idle_connections_are_closed_as_api_gateway_closes_them(tmp_path):
+    stack = start_stack(tmp_path, "--idle-timeout", "1.5", "--batch-window", "0.2")
+    loop = asyncio.new_event_loop()
+    try:
+        client = loop.run_until_complete(connect(f"{stack.url}?clientId=sleepy", ping_interval=None))
+        with pytest.raises(ConnectionClosed) as closed:
+            loop.run_until_complete(asyncio.wait_for(client.recv(), 10))
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1001  # Going away
+        wait_for(lambda: log_lines(stack, "connection removed") == 1)
+        line = next(
+            json.loads(text.split(" ", 2)[2])
+            for text in stack.log_path.read_text(encoding="utf-8").splitlines()
+            if '"message":"connection removed"' in text
+        )
+        assert (line["disconnectStatusCode"], line["disconnectReason"]) == (1001, "Going away")
+    finally:
+        loop.close()
+        stack.stop()
