@@ -38,7 +38,7 @@ class MetricShipper:
     def __init__(self, cloudwatch: Any, period: float = 0.1) -> None:  # noqa: ANN401
         self._cloudwatch = cloudwatch
         self._period = period
-        self._documents: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._data: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue()
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
@@ -48,26 +48,25 @@ class MetricShipper:
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, document: dict[str, Any]) -> None:
+    def put(self, namespace: str, data: list[dict[str, Any]]) -> None:
         self._idle.clear()
-        self._documents.put(document)
+        self._data.put((namespace, data))
 
     def _drain(self) -> None:
         by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
         while True:
             try:
-                document = self._documents.get_nowait()
+                namespace, data = self._data.get_nowait()
             except queue.Empty:
                 break
-            for namespace, data in emf.metric_data(document):
-                by_namespace[namespace].extend(data)
+            by_namespace[namespace].extend(data)
         for namespace, data in by_namespace.items():
             for start in range(0, len(data), _DATA_PER_CALL):
                 self._cloudwatch.put_metric_data(
                     Namespace=namespace, MetricData=data[start : start + _DATA_PER_CALL]
                 )
                 self.shipped += len(data[start : start + _DATA_PER_CALL])
-        if self._documents.empty():
+        if self._data.empty():
             self._idle.set()
 
     def _run(self) -> None:
@@ -166,11 +165,11 @@ class LocalFunctions:
             if document is None:
                 logs.append(f"{stamp} {logical_id} {line}\n")
                 continue
-            for _, data in emf.metric_data(document):
+            for namespace, data in emf.metric_data(document):
                 for datum in data:
                     if datum["Unit"] == "Seconds":
                         self.distributions[datum["MetricName"]].extend(datum["Values"])
-            self._shipper.put(document)
+                self._shipper.put(namespace, data)
         with self._log_lock:
             self._log.writelines(logs)
             self._log.flush()

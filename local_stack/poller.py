@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from connection_tracker.streams import TTL_IDENTITY
 from local_stack.filters import passes
 from local_stack.periodic import Periodic
 from local_stack.streams import StreamReader, lambda_record, without_split_inserts
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from local_stack.lambdas import LocalFunctions
     from local_stack.template import Template
 
-TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 SHARD_REFRESH_SECONDS = 5.0
 
 

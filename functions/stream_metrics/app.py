@@ -20,6 +20,8 @@ from connection_tracker.streams import MalformedRecord, classify
 from connection_tracker.tally import BatchTally
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -44,10 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         except MalformedRecord as exc:
             logger.error(
                 "stream record failed",
-                extra={
-                    "sequenceNumber": (record.get("dynamodb") or {}).get("SequenceNumber"),
-                    "error": str(exc),
-                },
+                extra={"sequenceNumber": _sequence_number(record), "error": str(exc)},
             )
             raise
         if connection_event is None:
@@ -84,7 +83,7 @@ def _update_gauge(
     gauge = runtime().gauge
     if gauge is None:
         return
-    sequence_numbers = [str((record.get("dynamodb") or {}).get("SequenceNumber")) for record in records]
+    sequence_numbers = [_sequence_number(record) or "" for record in records]
     failed = {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}
     changes = tally.gauge_changes(sequence_numbers, failed)
     try:
@@ -100,3 +99,8 @@ def _update_gauge(
         "gauge updated",
         extra={"activeConnections": active, "applied": applied, "replayed": len(changes) - applied},
     )
+
+
+def _sequence_number(record: Mapping[str, Any]) -> str | None:
+    sequence_number = (record.get("dynamodb") or {}).get("SequenceNumber")
+    return None if sequence_number is None else str(sequence_number)

@@ -28,19 +28,15 @@ _COUNTERS = {
 
 @dataclass
 class BatchTally:
-    by_sequence: dict[str, ConnectionEvent] = field(default_factory=dict)
-    events: Counter[EventKind] = field(default_factory=Counter)
-    lifetimes: list[float] = field(default_factory=list)
-    expiry_lags: list[float] = field(default_factory=list)
+    by_sequence: dict[str, ConnectionEvent] = field(default_factory=dict)  # in processing order
     ignored: int = 0
 
     def add(self, event: ConnectionEvent) -> None:
         self.by_sequence[event.sequence_number] = event
-        self.events[event.kind] += 1
-        if event.lifetime is not None:
-            self.lifetimes.append(event.lifetime)
-        if event.expiry_lag is not None:
-            self.expiry_lags.append(event.expiry_lag)
+
+    @property
+    def events(self) -> Counter[EventKind]:
+        return Counter(event.kind for event in self.by_sequence.values())
 
     def publish(self, failed: int) -> int:
         """Add the counts to this invocation's metrics and print the distributions.
@@ -48,13 +44,18 @@ class BatchTally:
         Returns how many distribution documents were printed (the counts go out with the
         handler's final flush).
         """
+        events = self.events
         for kind, metric in _COUNTERS.items():
-            if self.events[kind]:
-                count(metric, self.events[kind])
+            if events[kind]:
+                count(metric, events[kind])
         if failed:
             count(MetricName.STREAM_RECORDS_FAILED, failed)
+        happened = self.by_sequence.values()
         return publish_distributions(
-            {MetricName.CONNECTION_LIFETIME: self.lifetimes, MetricName.EXPIRY_LAG: self.expiry_lags}
+            {
+                MetricName.CONNECTION_LIFETIME: [e.lifetime for e in happened if e.lifetime is not None],
+                MetricName.EXPIRY_LAG: [e.expiry_lag for e in happened if e.expiry_lag is not None],
+            }
         )
 
     def gauge_changes(self, sequence_numbers: Sequence[str], failed: set[str]) -> list[Change]:
@@ -70,11 +71,12 @@ class BatchTally:
         return changes
 
     def summary(self, records: int, failed: int) -> dict[str, int]:
+        events = self.events
         return {
             "records": records,
-            "opened": self.events[EventKind.OPENED],
-            "closed": self.events[EventKind.CLOSED],
-            "expired": self.events[EventKind.EXPIRED],
+            "opened": events[EventKind.OPENED],
+            "closed": events[EventKind.CLOSED],
+            "expired": events[EventKind.EXPIRED],
             "ignored": self.ignored,
             "failed": failed,
         }
