@@ -118,7 +118,7 @@ def body() -> dict[str, Any]:
                     "IteratorAge",
                     "FunctionName",
                     "${StreamMetricsFunction}",
-                    {"stat": "Maximum"},
+                    {"stat": "Maximum", "label": "iterator age (ms)"},
                 ],
                 _ours(MetricName.STREAM_RECORDS_FAILED, label="records failed"),
                 [
@@ -126,7 +126,8 @@ def body() -> dict[str, Any]:
                     "ApproximateNumberOfMessagesVisible",
                     "QueueName",
                     "${StreamDeadLetterQueue.QueueName}",
-                    {"stat": "Maximum", "label": "dead-letter queue depth"},
+                    # SQS publishes every 5 minutes: a shorter period would plot gaps
+                    {"stat": "Maximum", "label": "dead-letter queue depth", "period": 300},
                 ],
             ],
             x=16,
