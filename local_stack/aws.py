@@ -101,6 +101,7 @@ class Provisioned:
     stream_arn: str
     queue_url: str | None
     tables: dict[str, str]  # logical id -> table name
+    queues: dict[str, str]  # logical id -> queue URL (what ``!Ref`` of a queue gives)
 
 
 def provision(template: Template, endpoint: str, stack_name: str = "local") -> Provisioned:
@@ -115,6 +116,7 @@ def provision(template: Template, endpoint: str, stack_name: str = "local") -> P
     table_name, stream_arn = tables["ConnectionsTable"], streams["ConnectionsTable"]
     queue_url = None
     queues = template.of_type("AWS::SQS::Queue")
+    urls: dict[str, str] = {}
     if queues:
         sqs = client("sqs", endpoint)
         (logical_id,) = queues
@@ -126,7 +128,10 @@ def provision(template: Template, endpoint: str, stack_name: str = "local") -> P
         queue_url = sqs.create_queue(QueueName=f"{stack_name}-{logical_id}", Attributes=dict(attributes))[
             "QueueUrl"
         ]
-    return Provisioned(table_name=table_name, stream_arn=stream_arn, queue_url=queue_url, tables=tables)
+        urls[logical_id] = queue_url
+    return Provisioned(
+        table_name=table_name, stream_arn=stream_arn, queue_url=queue_url, tables=tables, queues=urls
+    )
 
 
 def apply_environment(values: Mapping[str, str]) -> None:

@@ -91,7 +91,7 @@ class LocalStack:
         """Every function's variables, resolved for this machine; ``local`` names what the local
         stack serves itself (the ``@connections`` endpoint)."""
         parameters = self._parameters()
-        physical = dict(provisioned.tables)
+        physical = {**provisioned.tables, **provisioned.queues}
         environment: dict[str, str] = {}
         globals_ = (
             self.template.body.get("Globals", {})

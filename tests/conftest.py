@@ -3,6 +3,7 @@ the functions loaded as Lambda loads them, and readers for what they print (logs
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -257,3 +258,55 @@ def connections_api(
     module.connections_api.cache_clear()
     yield fake
     module.connections_api.cache_clear()
+
+
+@pytest.fixture
+def records(event: Callable[[str], dict[str, Any]]) -> Callable[[str, str], dict[str, Any]]:
+    """Stream records of connections by name: ``records("opened" | "closed" | "expired", name)``,
+    each with the next sequence number."""
+    sample = event("stream_batch")["Records"]
+    sequence = iter(range(10**20, 10**21))
+
+    def make(kind: str, name: str) -> dict[str, Any]:
+        record: dict[str, Any] = copy.deepcopy(
+            {"opened": sample[0], "closed": sample[2], "expired": sample[3]}[kind]
+        )
+        stream = record["dynamodb"]
+        stream["SequenceNumber"] = str(next(sequence))
+        stream["Keys"] = {"connectionId": {"S": name}}
+        (stream.get("NewImage") or stream["OldImage"])["connectionId"] = {"S": name}
+        return record
+
+    return make
+
+
+class DeadLetters:
+    """The stream's dead-letter queue (from the template), as the consumer sees it."""
+
+    def __init__(self, sqs: Any, url: str) -> None:
+        self.sqs = sqs
+        self.url = url
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message on the queue (received and left there), oldest first."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
+            ).get("Messages", [])
+            if not page:
+                return found
+            found.extend(page)
+
+
+@pytest.fixture
+def dead_letters(aws: None, template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeadLetters]:
+    from connection_tracker import dead_letter
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    (logical_id,) = template.of_type("AWS::SQS::Queue")
+    url = sqs.create_queue(QueueName=f"test-{logical_id}")["QueueUrl"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
+    dead_letter.dead_letter_queue.cache_clear()
+    yield DeadLetters(sqs, url)
+    dead_letter.dead_letter_queue.cache_clear()

@@ -1,7 +1,9 @@
 """The connections table's stream -> connection events -> CloudWatch metrics (EMF) and logs.
 
-Each record is classified on its own (powertools batch processing); a record that cannot be read
-fails alone and is reported in ``batchItemFailures`` so Lambda retries from it.
+Each record's metrics and log line are published once across deliveries: when a record cannot be
+finished (a transient failure), the response names it and only the records before it are
+published; Lambda delivers it and everything after it again. A malformed record is set aside on
+the dead-letter queue, never retried. See ``connection_tracker.tally`` and docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -11,96 +13,106 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from botocore.exceptions import BotoCoreError, ClientError
 
 from connection_tracker.catalogue import MetricName
+from connection_tracker.dead_letter import DeadLetterError, dead_letter_queue
+from connection_tracker.gauge import GaugeUpdateFailed
 from connection_tracker.observability import EventLog, count, logger, metrics
 from connection_tracker.runtime import runtime
-from connection_tracker.streams import MalformedRecord, classify
 from connection_tracker.tally import BatchTally
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-# A failure of the whole batch is still a partial response: Lambda retries what failed.
+# Records are classified one by one; no record fails in the processor's eyes (the tally decides).
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    records = event.get("Records") or []
-    if not records:
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not records or not isinstance(records, list):
         logger.info("empty batch")
         return PartialItemFailureResponse(batchItemFailures=[])
 
+    # parse and decide: one outcome per record, in stream order
     tally = BatchTally()
-    lines = EventLog(location="stream_metrics")
 
     def record_handler(record: DynamoDBRecord) -> None:
-        try:
-            connection_event = classify(record)
-        except MalformedRecord as exc:
-            logger.error(
-                "stream record failed",
-                extra={"sequenceNumber": _sequence_number(record), "error": str(exc)},
-            )
-            raise
-        if connection_event is None:
-            tally.ignored += 1
-            logger.debug("record ignored", extra={"eventName": record.get("eventName")})
-            return
-        tally.add(connection_event)
-        lines.add(f"connection {connection_event.kind.value}", connection_event.log_fields())
+        tally.add(record)
 
     # The runtime's parsed event is ~100 objects per record and stays alive for the whole batch;
     # pausing the cyclic GC spares re-scanning it (10,000-record benchmark: ~55k -> ~65k records/s).
     # Nothing here makes reference cycles: reference counting still frees everything at once.
     gc.disable()
     try:
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+        process_partial_response(
+            event={"Records": records}, record_handler=record_handler, processor=processor, context=context
         )
     finally:
         gc.enable()
-    lines.flush()
-    _update_gauge(records, tally, response)
-    failed = len(response["batchItemFailures"])
-    documents = tally.publish(failed)
-    logger.info(
-        "batch processed", extra={**tally.summary(len(records), failed), "distributionDocuments": documents}
-    )
+
+    # write: the idempotent gauge first, then the set-aside records; each may end the prefix early
+    done = _update_gauge(tally, tally.first_failure())
+    done = _set_aside(tally, done)
+
+    # respond: publish exactly the records before the first one not finished
+    response = tally.response(done)  # before publishing: an unnamed failure publishes nothing
+    documents = tally.publish(done, EventLog(location="stream_metrics"))
+    logger.info("batch processed", extra={**tally.summary(done), "distributionDocuments": documents})
     return response
 
 
-def _update_gauge(
-    records: list[dict[str, Any]], tally: BatchTally, response: PartialItemFailureResponse
-) -> None:
-    """Apply the batch to the ActiveConnections gauge (when COUNTERS_TABLE is set) and emit it."""
+def _update_gauge(tally: BatchTally, done: int) -> int:
+    """Apply the gauge changes before ``done`` (with ``COUNTERS_TABLE``) and emit the gauge; return
+    where the batch now stops (the first record whose change could not be applied)."""
     gauge = runtime().gauge
     if gauge is None:
-        return
-    sequence_numbers = [_sequence_number(record) or "" for record in records]
-    failed = {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}
-    changes = tally.gauge_changes(sequence_numbers, failed)
+        return done
+    changes = tally.gauge_changes(done)
     try:
         applied = gauge.apply(changes)
+    except GaugeUpdateFailed as exc:
+        logger.error("gauge update failed", extra={"error": str(exc), "position": exc.position})
+        return exc.position
+    try:
         active = gauge.count()
-    except (ClientError, BotoCoreError) as exc:
-        # nothing of this batch is lost: Lambda delivers it again from its first record
-        logger.error("gauge update failed", extra={"error": str(exc)})
-        response["batchItemFailures"] = [{"itemIdentifier": sequence_numbers[0]}]
-        return
-    count(MetricName.ACTIVE_CONNECTIONS, active)
-    logger.info(
-        "gauge updated",
-        extra={"activeConnections": active, "applied": applied, "replayed": len(changes) - applied},
-    )
+    except Exception as exc:  # noqa: BLE001 - every change is applied: only this reading is lost
+        logger.warning("gauge not read", extra={"error": str(exc)})
+    else:
+        count(MetricName.ACTIVE_CONNECTIONS, active)
+        logger.info(
+            "gauge updated",
+            extra={"activeConnections": active, "applied": applied, "replayed": len(changes) - applied},
+        )
+    return done
 
 
-def _sequence_number(record: Mapping[str, Any]) -> str | None:
-    sequence_number = (record.get("dynamodb") or {}).get("SequenceNumber")
-    return None if sequence_number is None else str(sequence_number)
+def _set_aside(tally: BatchTally, done: int) -> int:
+    """Log each malformed record before ``done`` and send it to the dead-letter queue; return where
+    the batch now stops (the first record the queue did not take)."""
+    url = runtime().settings.dead_letter_queue_url
+    for position, record in tally.set_aside(done):
+        number = tally.sequence_numbers[position]
+        if url is not None:
+            try:
+                message = dead_letter_queue(url).send(
+                    record.record, sequence_number=number, reason=record.reason
+                )
+            except DeadLetterError as exc:
+                logger.error("dead-letter send failed", extra={"sequenceNumber": number, "error": str(exc)})
+                return position
+        else:
+            message = None
+        logger.error(
+            "stream record set aside",
+            extra={
+                "sequenceNumber": number,
+                "reason": record.reason,
+                "messageId": message,
+                "record": record.record,
+            },
+        )
+    return done

@@ -65,7 +65,7 @@ CATALOGUE: dict[MetricName, MetricSpec] = {
             MetricName.STREAM_RECORDS_FAILED,
             MetricUnit.Count,
             "stream_metrics",
-            "records in batchItemFailures",
+            "malformed records set aside",
         ),
         MetricSpec(
             MetricName.ACTIVE_CONNECTIONS_DRIFT,

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -39,6 +39,18 @@ _CHUNK = 99
 class Change:
     connection_id: str
     delta: int  # +1 opened, -1 closed or expired
+    position: int = 0  # index of the record in its batch
+
+
+class GaugeUpdateFailed(RuntimeError):
+    """A transaction failed (after botocore's retries) for a reason other than a replay.
+
+    ``position`` is the batch index of the first change not applied; every change before it is.
+    """
+
+    def __init__(self, position: int, cause: str) -> None:
+        super().__init__(f"gauge update failed at record {position}: {cause}")
+        self.position = position
 
 
 class ActiveConnectionsGauge:
@@ -86,8 +98,18 @@ class ActiveConnectionsGauge:
         }
 
     def apply(self, changes: Sequence[Change]) -> int:
-        """Apply the changes that are not applied yet; return how many were."""
-        return sum(self._apply_chunk(chunk) for chunk in _chunks(changes))
+        """Apply the changes that are not applied yet, in order; return how many were.
+
+        Raises :class:`GaugeUpdateFailed` at the first chunk that fails: the chunks before it are
+        applied, and applying them again later (a redelivery) changes nothing.
+        """
+        applied = 0
+        for chunk in _chunks(changes):
+            try:
+                applied += self._apply_chunk(chunk)
+            except (ClientError, BotoCoreError) as exc:
+                raise GaugeUpdateFailed(chunk[0].position, str(exc)) from exc
+        return applied
 
     def _apply_chunk(self, changes: list[Change]) -> int:
         while changes:

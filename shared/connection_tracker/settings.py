@@ -39,6 +39,7 @@ class Settings(BaseModel):
     counters_table: str | None = Field(default=None, alias="COUNTERS_TABLE", min_length=1)
     max_connections_per_client: int = Field(default=0, alias="MAX_CONNECTIONS_PER_CLIENT", ge=0)
     connections_api_endpoint: str | None = Field(default=None, alias="CONNECTIONS_API_ENDPOINT", min_length=1)
+    dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL", min_length=1)
 
     @field_validator("ttl_hours")
     @classmethod

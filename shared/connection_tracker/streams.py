@@ -20,6 +20,8 @@ from pydantic import Field, FiniteFloat, TypeAdapter, ValidationError
 # also runs on 3.11 (typing_extensions comes with pydantic)
 from typing_extensions import TypedDict
 
+from connection_tracker.models import UNKNOWN_CLIENT
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
@@ -115,8 +117,17 @@ def _malformed(name: str, exc: ValidationError) -> MalformedRecord:
     return MalformedRecord(f"{name} record: {where}: {first['msg']}")
 
 
+def sequence_number(record: Any) -> str | None:  # noqa: ANN401 - any JSON value Lambda sent
+    """The record's ``dynamodb.SequenceNumber``, or ``None`` where the record has none."""
+    stream = record.get("dynamodb") if isinstance(record, dict) else None
+    number = stream.get("SequenceNumber") if isinstance(stream, dict) else None
+    return str(number) if isinstance(number, str | int) and str(number) else None
+
+
 def classify(record: DynamoDBRecord) -> ConnectionEvent | None:
     """The connection event of a stream record, or ``None`` for records that are not one."""
+    if not isinstance(record.raw_event, dict):
+        raise MalformedRecord(f"a record must be a JSON object, not {type(record.raw_event).__name__}")
     name = record.get("eventName")
     if name == "INSERT":
         try:
@@ -127,7 +138,7 @@ def classify(record: DynamoDBRecord) -> ConnectionEvent | None:
         return ConnectionEvent(
             EventKind.OPENED,
             image["connectionId"]["S"],
-            image["clientId"]["S"] if "clientId" in image else "unknown",
+            image["clientId"]["S"] if "clientId" in image else UNKNOWN_CLIENT,
             inserted["SequenceNumber"],
         )
     if name != "REMOVE":
@@ -143,7 +154,7 @@ def classify(record: DynamoDBRecord) -> ConnectionEvent | None:
     # ApproximateCreationDateTime has one-second resolution: never report a negative duration.
     lifetime = max(0.0, removed_at - image["createdAt"]["N"] / 1000)
     connection_id = image["connectionId"]["S"]
-    client_id = image["clientId"]["S"] if "clientId" in image else "unknown"
+    client_id = image["clientId"]["S"] if "clientId" in image else UNKNOWN_CLIENT
     if not is_ttl_delete(removal.get("userIdentity")):
         return ConnectionEvent(
             EventKind.CLOSED, connection_id, client_id, removed["SequenceNumber"], lifetime

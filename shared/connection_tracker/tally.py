@@ -1,23 +1,33 @@
-"""Per-invocation aggregation of connection events into the catalogue's metrics.
+"""One delivery of the stream, record by record, and what of it may be published.
 
-Counts are summed into one value each; lifetimes and expiry lags are kept as distributions.
+Lambda's checkpoint rule decides what is published: when the response names a record, Lambda
+delivers again every record from the lowest named sequence number on. So an invocation publishes
+the records *before* the first one it could not finish (``done``), and only those: their counts,
+distributions, log lines, gauge changes and set-aside records. Everything from ``done`` on is
+published by the delivery that finishes it. One rule, applied here for all of them.
+
+Each record has one outcome: a connection event, ignored (MODIFY and the like), set aside
+(malformed: it will never parse, so it is not retried) or failed (an unexpected error: retried).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import MetricName
 from connection_tracker.gauge import Change
-from connection_tracker.observability import count, publish_distributions
-from connection_tracker.streams import EventKind
+from connection_tracker.observability import count, logger, publish_distributions
+from connection_tracker.streams import ConnectionEvent, EventKind, MalformedRecord, classify, sequence_number
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping
 
-    from connection_tracker.streams import ConnectionEvent
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+    from connection_tracker.observability import EventLog
 
 _COUNTERS = {
     EventKind.OPENED: MetricName.CONNECTIONS_OPENED,
@@ -26,57 +36,113 @@ _COUNTERS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A record that cannot be read: kept whole on the dead-letter queue, never retried."""
+
+    record: Mapping[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A record whose processing raised unexpectedly: Lambda delivers it again."""
+
+    error: str
+
+
+Outcome = ConnectionEvent | SetAside | Failed | None  # None: ignored
+
+
+class UnnamedFailure(RuntimeError):
+    """The first record not finished has no sequence number, so no response can name it: the
+    invocation fails instead, and Lambda delivers the whole batch again."""
+
+
 @dataclass
 class BatchTally:
-    by_sequence: dict[str, ConnectionEvent] = field(default_factory=dict)  # in processing order
-    ignored: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    sequence_numbers: list[str | None] = field(default_factory=list)
 
-    def add(self, event: ConnectionEvent) -> None:
-        self.by_sequence[event.sequence_number] = event
+    def add(self, record: DynamoDBRecord) -> Outcome:
+        """Classify the next record of the batch (records come in their stream order). Never
+        raises: an unexpected error is that record's failure, or, where no response could name
+        the record (no sequence number), a reason to set it aside."""
+        raw = record.raw_event
+        number = sequence_number(raw)
+        outcome: Outcome
+        try:
+            outcome = classify(record)
+        except MalformedRecord as exc:
+            outcome = SetAside(raw, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one record's error is that record's failure
+            logger.exception("stream record raised", extra={"sequenceNumber": number})
+            failure = f"{type(exc).__name__}: {exc}"
+            outcome = Failed(failure) if number else SetAside(raw, failure)
+        self.sequence_numbers.append(number)
+        self.outcomes.append(outcome)
+        return outcome
 
-    @property
-    def events(self) -> Counter[EventKind]:
-        return Counter(event.kind for event in self.by_sequence.values())
+    # ----- what the batch's side effects need ----------------------------------------------------
+    def first_failure(self) -> int:
+        """Index of the first failed record (the batch's length when none failed)."""
+        return next((i for i, o in enumerate(self.outcomes) if isinstance(o, Failed)), len(self.outcomes))
 
-    def publish(self, failed: int) -> int:
-        """Add the counts to this invocation's metrics and print the distributions.
+    def gauge_changes(self, done: int) -> list[Change]:
+        """The gauge changes of the records before ``done``, in order."""
+        return [
+            Change(o.connection_id, +1 if o.kind is EventKind.OPENED else -1, position)
+            for position, o in enumerate(self.outcomes[:done])
+            if isinstance(o, ConnectionEvent)
+        ]
 
-        Returns how many distribution documents were printed (the counts go out with the
-        handler's final flush).
+    def set_aside(self, done: int) -> list[tuple[int, SetAside]]:
+        """The malformed records before ``done``, with their positions."""
+        return [(i, o) for i, o in enumerate(self.outcomes[:done]) if isinstance(o, SetAside)]
+
+    # ----- the answer and what is published --------------------------------------------------------
+    def response(self, done: int) -> PartialItemFailureResponse:
+        """The partial batch response: nothing, or the record Lambda must deliver again from.
+
+        Raises :class:`UnnamedFailure` when that record has no sequence number.
         """
-        events = self.events
+        if done >= len(self.outcomes):
+            return {"batchItemFailures": []}
+        identifier = self.sequence_numbers[done]
+        if not identifier:
+            raise UnnamedFailure(f"record {done} cannot be retried alone: it has no sequence number")
+        return {"batchItemFailures": [{"itemIdentifier": identifier}]}
+
+    def publish(self, done: int, lines: EventLog) -> int:
+        """Add the counts of the records before ``done`` to this invocation's metrics, write their
+        log lines and print their distributions; return how many distribution documents."""
+        events = [o for o in self.outcomes[:done] if isinstance(o, ConnectionEvent)]
+        kinds = Counter(event.kind for event in events)
         for kind, metric in _COUNTERS.items():
-            if events[kind]:
-                count(metric, events[kind])
-        if failed:
-            count(MetricName.STREAM_RECORDS_FAILED, failed)
-        happened = self.by_sequence.values()
+            if kinds[kind]:
+                count(metric, kinds[kind])
+        set_aside = len(self.set_aside(done))
+        if set_aside:
+            count(MetricName.STREAM_RECORDS_FAILED, set_aside)
+        for event in events:
+            lines.add(f"connection {event.kind.value}", event.log_fields())
+        lines.flush()
         return publish_distributions(
             {
-                MetricName.CONNECTION_LIFETIME: [e.lifetime for e in happened if e.lifetime is not None],
-                MetricName.EXPIRY_LAG: [e.expiry_lag for e in happened if e.expiry_lag is not None],
+                MetricName.CONNECTION_LIFETIME: [e.lifetime for e in events if e.lifetime is not None],
+                MetricName.EXPIRY_LAG: [e.expiry_lag for e in events if e.expiry_lag is not None],
             }
         )
 
-    def gauge_changes(self, sequence_numbers: Sequence[str], failed: set[str]) -> list[Change]:
-        """The gauge changes of the records before the batch's first failure, in order (Lambda
-        delivers that record and all after it again)."""
-        changes = []
-        for sequence_number in sequence_numbers:
-            if sequence_number in failed:
-                break
-            event = self.by_sequence.get(sequence_number)
-            if event is not None:
-                changes.append(Change(event.connection_id, +1 if event.kind is EventKind.OPENED else -1))
-        return changes
-
-    def summary(self, records: int, failed: int) -> dict[str, int]:
-        events = self.events
+    def summary(self, done: int) -> dict[str, int]:
+        published = self.outcomes[:done]
+        kinds = Counter(o.kind for o in published if isinstance(o, ConnectionEvent))
         return {
-            "records": records,
-            "opened": events[EventKind.OPENED],
-            "closed": events[EventKind.CLOSED],
-            "expired": events[EventKind.EXPIRED],
-            "ignored": self.ignored,
-            "failed": failed,
+            "records": len(self.outcomes),
+            "opened": kinds[EventKind.OPENED],
+            "closed": kinds[EventKind.CLOSED],
+            "expired": kinds[EventKind.EXPIRED],
+            "ignored": sum(o is None for o in published),
+            "setAside": sum(isinstance(o, SetAside) for o in published),
+            "redelivered": len(self.outcomes) - done,  # from the first record not finished on
         }

@@ -29,8 +29,11 @@ class InvalidRequest(ValueError):
     """The client sent something we refuse (answered with 400)."""
 
 
-def _request_context(event: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
-    """The connectionId and the ``requestContext`` it came in; refuse an event without one."""
+def _request_context(event: object) -> tuple[str, Mapping[str, Any]]:
+    """The connectionId and the ``requestContext`` it came in; refuse an event without one (or
+    one that is not a JSON object at all: a direct invoke can send ``null`` or a list)."""
+    if not isinstance(event, dict):
+        raise InvalidRequest(f"the event must be a JSON object, not {type(event).__name__}")
     context = event.get("requestContext")
     connection_id = context.get("connectionId") if isinstance(context, dict) else None
     if not isinstance(connection_id, str) or not connection_id or not isinstance(context, dict):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from connection_tracker.catalogue import CATALOGUE
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 _ROW = re.compile(r"^\|\s*(?P<first>[^|]*?)\s*\|(?P<rest>.*)\|\s*$")
 
@@ -71,3 +73,17 @@ def test_the_check_fails_when_a_row_is_removed(template, row_start, kind):
     assert any(line.startswith(row_start) for line in lines), row_start
     without = "\n".join(line for line in lines if not line.startswith(row_start))
     assert missing_rows(without, template)[kind]
+
+
+def test_the_metric_table_is_the_catalogue():
+    rows = {
+        first.strip("`"): [cell.strip() for cell in rest.split("|")]
+        for first, rest in table_rows(README.read_text(encoding="utf-8"), "Metrics")
+    }
+    rows.pop("metric")  # the header
+    assert set(rows) == {str(name) for name in CATALOGUE}
+    for name, spec in CATALOGUE.items():
+        unit, emitter, meaning = rows[str(name)]
+        assert (unit, emitter, meaning) == (spec.unit.value, f"`functions/{spec.emitter}`", spec.meaning), (
+            name
+        )

@@ -131,6 +131,17 @@ def test_missing_connection_id_is_rejected(connect, dynamodb, table, output, con
     assert output().metric_values() == {MetricName.CONNECT_REJECTED: [1.0]}
 
 
+@pytest.mark.parametrize("payload", [None, [], [{"requestContext": {"connectionId": "x"}}], "connect", 7])
+def test_an_event_that_is_not_an_object_is_rejected(invoke, dynamodb, table, output, payload):
+    response = invoke("ConnectFunction", payload)  # a direct invoke can send any JSON value
+
+    assert response["statusCode"] == 400
+    assert stored(dynamodb, table) == []
+    printed = output()
+    assert printed.metric_values() == {MetricName.CONNECT_REJECTED: [1.0]}
+    assert "JSON object" in printed.log("connect rejected")["reason"]
+
+
 def test_default_connect_costs_one_dynamodb_request(connect, table, dynamodb_requests, output):
     connect()
     assert dynamodb_requests.sent == ["PutItem"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from connection_tracker.catalogue import MetricName
 
 
@@ -50,6 +52,19 @@ def test_disconnect_without_connection_id_touches_nothing(invoke, event, dynamod
 
     assert invoke("DisconnectFunction", broken)["statusCode"] == 400
     assert len(dynamodb.scan(TableName=table)["Items"]) == 1
+
+
+@pytest.mark.parametrize("payload", [None, [], "disconnect", 7])
+def test_disconnect_of_an_event_that_is_not_an_object_touches_nothing(
+    invoke, event, dynamodb, table, output, payload
+):
+    invoke("ConnectFunction", event("connect"))
+    output()
+
+    assert invoke("DisconnectFunction", payload)["statusCode"] == 400
+
+    assert len(dynamodb.scan(TableName=table)["Items"]) == 1
+    assert "JSON object" in output().log("disconnect ignored")["reason"]
 
 
 def test_disconnect_failure_is_a_500_and_logged(invoke, event, failing_dynamodb, output):

@@ -16,23 +16,6 @@ def gauge(dynamodb, counters):
 
 
 @pytest.fixture
-def records(event):
-    """Stream records of connections by name: opened(name), closed(name), expired(name)."""
-    sample = event("stream_batch")["Records"]
-    sequence = iter(range(10**20, 10**21))
-
-    def make(kind: str, name: str) -> dict:
-        record = copy.deepcopy({"opened": sample[0], "closed": sample[2], "expired": sample[3]}[kind])
-        stream = record["dynamodb"]
-        stream["SequenceNumber"] = str(next(sequence))
-        stream["Keys"] = {"connectionId": {"S": name}}
-        (stream.get("NewImage") or stream["OldImage"])["connectionId"] = {"S": name}
-        return record
-
-    return make
-
-
-@pytest.fixture
 def consume(invoke, table, counters):
     def call(*batch):
         return invoke("StreamMetricsFunction", {"Records": [copy.deepcopy(r) for r in batch]})
@@ -74,17 +57,82 @@ def test_a_bisected_redelivery_changes_nothing(consume, records, gauge):
     assert gauge.count() == 4
 
 
-def test_a_partial_failure_applies_only_what_comes_before_it(consume, records, gauge):
+def test_a_malformed_record_is_set_aside_and_the_rest_of_the_batch_applied(consume, records, gauge):
     a, b, c = (records("opened", name) for name in "abc")
     poisoned = copy.deepcopy(b)
     poisoned["dynamodb"]["NewImage"]["createdAt"] = {"N": "soon"}
 
-    response = consume(a, poisoned, c)
+    assert consume(a, poisoned, c) == {"batchItemFailures": []}
+    assert gauge.count() == 2  # b is on the dead-letter queue, never retried
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": b["dynamodb"]["SequenceNumber"]}]}
-    assert gauge.count() == 1  # c waits for its redelivery, after b
-    consume(b, c)  # Lambda delivers again from the failed record
-    assert gauge.count() == 3
+
+class TransactionsFail:
+    """Lets ``allowed`` TransactWriteItems requests through, then answers every later attempt with a
+    server error (botocore retries it, then gives up). moto has applied the request by then: the
+    write landed but its answer was lost, the harder case for a replay."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+
+    def __call__(self, request, **_):
+        if self.allowed > 0:
+            self.allowed -= 1
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        body = b'{"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "injected"}'
+
+        class Raw:
+            def stream(self, **_):
+                yield body
+
+        return AWSResponse(request.url, 500, {"Content-Type": "application/x-amz-json-1.0"}, Raw())
+
+
+def test_a_gauge_failure_at_record_k_names_k_and_counts_nothing_from_it_on(
+    consume, records, gauge, output, default_session
+):
+    batch = [records("opened", f"c{n:03}") for n in range(150)]  # two transactions: 99 + 51
+    failing = TransactionsFail(allowed=1)
+    default_session.events.register("before-send.dynamodb.TransactWriteItems", failing)
+
+    response = consume(*batch)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": batch[99]["dynamodb"]["SequenceNumber"]}]}
+    printed = output()
+    assert printed.metric_values()[MetricName.CONNECTIONS_OPENED] == [99.0]
+    assert len([line for line in printed.logs if line["message"] == "connection opened"]) == 99
+
+    failing.allowed = 10**6  # the table answers again
+    assert consume(*batch[99:]) == {"batchItemFailures": []}  # Lambda's redelivery from k
+    assert output().metric_values()[MetricName.CONNECTIONS_OPENED] == [51.0]
+    assert gauge.count() == 150
+
+
+def test_replaying_a_batch_after_a_partial_failure_counts_each_record_exactly_once(
+    consume, records, gauge, output, default_session, dead_letters
+):
+    batch = [records("opened", f"c{n:03}") for n in range(150)]
+    batch[10]["dynamodb"]["NewImage"]["createdAt"] = {"N": "soon"}  # malformed: set aside once
+    failing = TransactionsFail(allowed=1)
+    default_session.events.register("before-send.dynamodb.TransactWriteItems", failing)
+
+    deliveries = 0
+    pending = batch
+    opened = 0.0
+    while pending:  # what Lambda does: deliver again from the lowest named sequence number
+        deliveries += 1
+        response = consume(*pending)
+        failing.allowed = 10**6  # the table is back after the first delivery
+        opened += sum(output().metric_values().get(MetricName.CONNECTIONS_OPENED, []))
+        named = [item["itemIdentifier"] for item in response["batchItemFailures"]]
+        numbers = [record["dynamodb"]["SequenceNumber"] for record in pending]
+        pending = pending[numbers.index(min(named)) :] if named else []
+
+    assert deliveries == 2
+    assert opened == 149
+    assert gauge.count() == 149
+    assert len(dead_letters.messages()) == 1
 
 
 def test_a_remove_is_never_applied_before_its_insert(consume, records, gauge):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_a_mixed_batch_becomes_one_set_of_metrics(consume, batch, output):
     }
     summary = printed.log("batch processed")
     assert (summary["records"], summary["opened"], summary["closed"], summary["expired"]) == (4, 1, 1, 1)
-    assert (summary["ignored"], summary["failed"]) == (1, 0)
+    assert (summary["ignored"], summary["setAside"], summary["redelivered"]) == (1, 0, 0)
 
 
 def test_units_namespace_and_the_only_dimension(consume, batch, output):
@@ -101,64 +102,119 @@ def test_modify_records_are_ignored_not_failed(consume, batch, output):
     assert printed.log("batch processed")["ignored"] == 1
 
 
-@pytest.mark.parametrize(
-    "poison",
-    [
-        pytest.param(lambda r: r["dynamodb"].pop("OldImage"), id="missing-image"),
-        pytest.param(
-            lambda r: r["dynamodb"]["OldImage"].update(createdAt={"N": "soon"}), id="non-numeric-createdAt"
-        ),
-        pytest.param(
-            lambda r: r["dynamodb"]["OldImage"].update(createdAt={"S": "1730205000500"}),
-            id="string-createdAt",
-        ),
-        pytest.param(lambda r: r["dynamodb"]["OldImage"].update(ttl={"N": "NaN"}), id="nan-ttl"),
-        pytest.param(lambda r: r["dynamodb"]["OldImage"].update(connectionId={"Q": "?"}), id="unknown-type"),
-        pytest.param(lambda r: r["dynamodb"]["OldImage"].pop("connectionId"), id="no-connectionId"),
-        pytest.param(lambda r: r["dynamodb"].pop("ApproximateCreationDateTime"), id="no-removal-time"),
-    ],
-)
-def test_a_poison_record_fails_alone(consume, batch, output, poison):
+POISONS = [
+    pytest.param(lambda r: r["dynamodb"].pop("OldImage"), id="missing-image"),
+    pytest.param(
+        lambda r: r["dynamodb"]["OldImage"].update(createdAt={"N": "soon"}), id="non-numeric-createdAt"
+    ),
+    pytest.param(
+        lambda r: r["dynamodb"]["OldImage"].update(createdAt={"S": "1730205000500"}), id="string-createdAt"
+    ),
+    pytest.param(lambda r: r["dynamodb"]["OldImage"].update(ttl={"N": "NaN"}), id="nan-ttl"),
+    pytest.param(lambda r: r["dynamodb"]["OldImage"].update(connectionId={"Q": "?"}), id="unknown-type"),
+    pytest.param(lambda r: r["dynamodb"]["OldImage"].pop("connectionId"), id="no-connectionId"),
+    pytest.param(lambda r: r["dynamodb"].pop("ApproximateCreationDateTime"), id="no-removal-time"),
+]
+
+
+@pytest.mark.parametrize("poison", POISONS)
+def test_a_malformed_record_is_set_aside_not_retried(consume, batch, output, dead_letters, poison):
     poisoned = copy.deepcopy(batch)
     poison(poisoned["Records"][EXPIRED])
 
-    response = consume(poisoned)
+    assert consume(poisoned) == {"batchItemFailures": []}
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "111400000000000000004"}]}
     printed = output()
     values = printed.metric_values()
     assert values[MetricName.STREAM_RECORDS_FAILED] == [1.0]
     assert values[MetricName.CONNECTIONS_OPENED] == [1.0]
     assert values[MetricName.CONNECTIONS_CLOSED] == [1.0]
     assert MetricName.CONNECTIONS_EXPIRED not in values
-    failure = printed.log("stream record failed")
-    assert failure["sequenceNumber"] == "111400000000000000004"
-    assert failure["level"] == "ERROR"
+    line = printed.log("stream record set aside")
+    assert (line["level"], line["sequenceNumber"]) == ("ERROR", "111400000000000000004")
+    assert line["reason"]
+    assert line["record"] == poisoned["Records"][EXPIRED]  # logged whole
+    (message,) = dead_letters.messages()
+    assert json.loads(message["Body"]) == poisoned["Records"][EXPIRED]  # kept whole, replayable
+    assert message["MessageAttributes"]["sequenceNumber"]["StringValue"] == "111400000000000000004"
+    assert message["MessageAttributes"]["reason"]["StringValue"] == line["reason"]
+    assert message["MessageId"] == line["messageId"]
 
 
-def test_poison_in_the_middle_of_a_batch(consume, batch, output):
+def test_a_malformed_record_in_the_middle_of_a_batch(consume, batch, output, dead_letters):
     records = only(batch, OPENED, CLOSED, EXPIRED)
     records["Records"][1]["dynamodb"]["OldImage"]["createdAt"] = {"N": "yesterday"}
-    assert consume(records) == {"batchItemFailures": [{"itemIdentifier": "111300000000000000003"}]}
+
+    assert consume(records) == {"batchItemFailures": []}
+
     values = output().metric_values()
     assert values[MetricName.CONNECTIONS_OPENED] == [1.0]
     assert values[MetricName.CONNECTIONS_EXPIRED] == [1.0]
+    assert values[MetricName.STREAM_RECORDS_FAILED] == [1.0]
     assert MetricName.CONNECTIONS_CLOSED not in values
+    assert [json.loads(m["Body"]) for m in dead_letters.messages()] == [records["Records"][1]]
 
 
-def test_an_all_poison_batch_still_answers_with_a_partial_response(consume, batch, output):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda r: r.pop("dynamodb"), id="no-dynamodb-block"),
+        pytest.param(lambda r: r.update(dynamodb="broken"), id="dynamodb-not-an-object"),
+        pytest.param(lambda r: r["dynamodb"].pop("SequenceNumber"), id="no-sequence-number"),
+    ],
+)
+def test_a_record_that_cannot_be_named_is_set_aside_without_raising(
+    consume, batch, output, dead_letters, damage
+):
+    records = only(batch, OPENED, CLOSED)
+    damage(records["Records"][0])
+
+    assert consume(records) == {"batchItemFailures": []}
+
+    values = output().metric_values()
+    assert values[MetricName.STREAM_RECORDS_FAILED] == [1.0]
+    assert values[MetricName.CONNECTIONS_CLOSED] == [1.0]
+    assert len(dead_letters.messages()) == 1
+
+
+def test_without_a_dead_letter_queue_a_malformed_record_is_logged_and_counted(consume, batch, output):
+    records = only(batch, OPENED, CLOSED)
+    records["Records"][0]["dynamodb"].pop("NewImage")
+    assert consume(records) == {"batchItemFailures": []}
+    printed = output()
+    assert printed.metric_values()[MetricName.STREAM_RECORDS_FAILED] == [1.0]
+    assert "messageId" not in printed.log("stream record set aside")
+
+
+def test_a_failed_dead_letter_send_is_retried_from_that_record(
+    consume, batch, output, dead_letters, monkeypatch
+):
+    records = only(batch, OPENED, CLOSED, EXPIRED)
+    records["Records"][1]["dynamodb"]["OldImage"]["createdAt"] = {"N": "yesterday"}
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dead_letters.url + "-gone")
+
+    assert consume(records) == {"batchItemFailures": [{"itemIdentifier": "111300000000000000003"}]}
+
+    printed = output()
+    assert printed.metric_values() == {MetricName.CONNECTIONS_OPENED: [1.0]}  # only what comes before it
+    assert printed.log("dead-letter send failed")["sequenceNumber"] == "111300000000000000003"
+    assert printed.log("batch processed")["redelivered"] == 2
+
+
+def test_an_all_malformed_batch_is_set_aside_whole(consume, batch, output, dead_letters):
     records = only(batch, OPENED, CLOSED)
     for record in records["Records"]:
         record["dynamodb"].pop("NewImage", None)
         record["dynamodb"].pop("OldImage", None)
-    response = consume(records)
-    assert response == {
-        "batchItemFailures": [
-            {"itemIdentifier": "111100000000000000001"},
-            {"itemIdentifier": "111300000000000000003"},
-        ]
-    }
+    assert consume(records) == {"batchItemFailures": []}
     assert output().metric_values() == {MetricName.STREAM_RECORDS_FAILED: [2.0]}
+    assert len(dead_letters.messages()) == 2
+
+
+@pytest.mark.parametrize("payload", [None, [], "records", {"Records": None}, {"Records": "x"}])
+def test_an_event_without_records_is_an_empty_batch(consume, output, payload):
+    assert consume(payload) == {"batchItemFailures": []}
+    assert output().metric_values() == {}
 
 
 def test_an_empty_batch(consume, output):
