@@ -80,10 +80,10 @@ def run() -> dict[str, float]:
     # Each function is imported as Lambda imports it: its code folder and the layer on sys.path,
     # and the environment the template gives every function.
     environment = function_environment(template)
-    layer = str(template.layer_folder())
+    layers = [str(folder) for folder in template.layer_folders()]
 
     def import_vs_boto3(code: str, function: str | None = None) -> float:
-        path = [str(template.function_code(function)[0]), layer] if function else []
+        path = [str(template.function_code(function)[0]), *layers] if function else []
         return import_ratio(code, "import boto3", extra_path=path, env=environment)
 
     connect_import = import_vs_boto3("import app", "ConnectFunction")

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
 
 def ensure_layer_on_path(template: Template) -> None:
-    layer = str(template.layer_folder())
-    if layer not in sys.path:
-        sys.path.insert(0, layer)
+    for folder in template.layer_folders():
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
 
 
 def load_handler(template: Template, logical_id: str) -> Callable[[dict[str, Any], Any], Any]:

@@ -309,6 +309,19 @@ class Gateway:
         asyncio.run_coroutine_threadsafe(live.socket.close(1000), self._loop)
         return True
 
+    def functions_state(self) -> dict[str, Any]:
+        """Each function's execution environments (process ids), invocations, errors and replacements."""
+        functions = self._functions
+        return {
+            name: {
+                "environments": pids,
+                "invocations": functions.invocations[name],
+                "errors": functions.errors[name],
+                "replaced": functions.replaced[name],
+            }
+            for name, pids in functions.environments().items()
+        }
+
     def invoke_scheduled(self, logical_id: str) -> Any:  # noqa: ANN401
         return self._functions.invoke(logical_id, scheduled_event())
 
@@ -350,6 +363,9 @@ def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             return connection_id
 
         def do_GET(self) -> None:
+            if urlsplit(self.path).path == "/_local/functions":
+                self._answer(200, gateway.functions_state())
+                return
             if (connection_id := self._route()) is not None:
                 described = gateway.describe(connection_id)
                 self._answer(200, described) if described else self._gone(connection_id)

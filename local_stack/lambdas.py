@@ -15,7 +15,6 @@ import threading
 import time
 import traceback
 from collections import defaultdict, deque
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -25,6 +24,7 @@ from local_stack.template import load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from multiprocessing.connection import Connection
 
     from local_stack.template import Template
 
@@ -86,76 +86,197 @@ class MetricShipper:
 
 
 class FunctionError(RuntimeError):
-    """The handler raised: Lambda reports a function error (the traceback is in the log)."""
+    """The invocation failed: the handler raised, the environment crashed or the function timed out
+    (Lambda reports a function error; the details are in the function log)."""
+
+
+# How long Lambda lets an execution environment's Init phase run ("Understanding the Lambda
+# execution environment lifecycle", Init phase: 10 seconds, not part of the invocation's timeout).
+INIT_SECONDS = 10.0
 
 
 # ----- inside an execution environment (a worker process) -------------------------------------
-_handler: Callable[[dict[str, Any], Any], Any] | None = None
-_function_name = ""
+def _serve(connection: Connection, template_path: str, logical_id: str) -> None:
+    """An execution environment: Init (load the handler once), then one invocation at a time."""
+    try:
+        handler = load_handler(load_template(Path(template_path)), logical_id)
+        init_error = None
+    except Exception:  # noqa: BLE001 - an init error fails every invocation, as on Lambda
+        handler, init_error = None, traceback.format_exc()
+    connection.send(("ready", init_error is None))
+    while True:
+        try:
+            event, timeout_ms = connection.recv()
+        except (EOFError, OSError):
+            return
+        if handler is None:
+            connection.send((False, None, f"Runtime.InitError\n{init_error}"))
+            continue
+        connection.send(_run(handler, logical_id, event, timeout_ms))
 
 
-def _cold_start(template_path: str, logical_id: str) -> None:
-    global _handler, _function_name  # noqa: PLW0603 - one handler per execution environment
-    _function_name = logical_id
-    _handler = load_handler(load_template(Path(template_path)), logical_id)
-
-
-def _run(event: dict[str, Any], timeout_ms: int) -> tuple[bool, Any, str]:
+def _run(
+    handler: Callable[[dict[str, Any], Any], Any], function_name: str, event: dict[str, Any], timeout_ms: int
+) -> tuple[bool, Any, str]:
     """(succeeded, response, printed output) of one invocation in this environment."""
-    assert _handler is not None
     captured = io.StringIO()
-    context = LambdaContext(function_name=_function_name, remaining_ms=timeout_ms)
+    context = LambdaContext(function_name=function_name, remaining_ms=timeout_ms)
     try:
         with contextlib.redirect_stdout(captured):
-            return True, _handler(event, context), captured.getvalue()
+            return True, handler(event, context), captured.getvalue()
     except Exception:  # noqa: BLE001 - reported to the caller as a function error
         return False, None, captured.getvalue() + traceback.format_exc()
 
 
 # ----- the Lambda service side -------------------------------------------------------------------
+class EnvironmentLost(RuntimeError):
+    """The environment is gone: it crashed, or was stopped because the invocation timed out."""
+
+
+class ExecutionEnvironment:
+    """One worker process running one function's handler, one invocation at a time."""
+
+    def __init__(self, template_path: Path, logical_id: str) -> None:
+        spawn = multiprocessing.get_context("spawn")  # no fork: the stack's process runs threads
+        self._connection, child = spawn.Pipe()
+        self.process = spawn.Process(
+            target=_serve,
+            args=(child, str(template_path), logical_id),
+            name=f"lambda-{logical_id}",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self._initialised = False
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid or 0)
+
+    def _receive(self, seconds: float) -> Any:  # noqa: ANN401
+        if not self._connection.poll(seconds):
+            self.stop()
+            raise TimeoutError
+        try:
+            return self._connection.recv()
+        except (EOFError, OSError) as exc:
+            self.process.join(1)
+            raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
+
+    def initialise(self) -> None:
+        """Wait for the Init phase (the handler's import)."""
+        if not self._initialised:
+            try:
+                self._receive(INIT_SECONDS * 3)  # spawning an interpreter locally costs more than on Lambda
+            except TimeoutError:
+                raise EnvironmentLost("Init phase timed out") from None
+            self._initialised = True
+
+    def invoke(self, event: dict[str, Any], timeout: float) -> tuple[bool, Any, str]:
+        """Run one invocation; raises :class:`EnvironmentLost` (crash) or ``TimeoutError``."""
+        self.initialise()
+        try:
+            self._connection.send((event, int(timeout * 1000)))
+        except (BrokenPipeError, OSError) as exc:
+            raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
+        outcome: tuple[bool, Any, str] = self._receive(timeout)
+        return outcome
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self._connection.close()
+
+
 class LocalFunctions:
-    """Each function gets its own pool of execution environments: worker processes that load its
-    handler once (their cold start) and then run one invocation at a time, as on Lambda."""
+    """Each function gets its own execution environments: worker processes that load its handler
+    once (their cold start) and then run one invocation at a time, as on Lambda.
+
+    A crash or a timeout during an invocation is a function error, and the environment is replaced:
+    "Understanding the Lambda execution environment lifecycle", Failures during the Invoke phase
+    (Lambda resets the environment; the next invocation runs Init again). The function's
+    ``Timeout`` from the template is enforced by stopping the environment.
+    """
 
     def __init__(self, template: Template, shipper: MetricShipper, log: TextIO) -> None:
         self._template = template
         self._shipper = shipper
         self._log = log
         self._log_lock = threading.Lock()
-        self._pools: dict[str, ProcessPoolExecutor] = {}
+        self._idle: dict[str, queue.Queue[ExecutionEnvironment]] = {}
+        self._environments: dict[str, list[ExecutionEnvironment]] = {}
+        self._lock = threading.Lock()
         self.invocations: dict[str, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
+        self.replaced: dict[str, int] = defaultdict(int)
         # the last values of each distribution shipped (moto computes no percentiles)
         self.distributions: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
 
     def load(self, concurrency: dict[str, int]) -> None:
-        """Start the execution environments of each function (``{logical id: how many}``)."""
-        spawn = multiprocessing.get_context("spawn")  # no fork: this process runs threads
+        """Start the execution environments of each function (``{logical id: how many}``), all at
+        once, and wait for their Init phases."""
         for logical_id, environments in concurrency.items():
-            pool = ProcessPoolExecutor(
-                max_workers=environments,
-                mp_context=spawn,
-                initializer=_cold_start,
-                initargs=(str(self._template.path), logical_id),
-            )
-            self._pools[logical_id] = pool
-            # every environment starts now, not on the first request
-            list(pool.map(_noop, range(environments)))
+            self._idle[logical_id] = queue.Queue()
+            self._environments[logical_id] = []
+            for _ in range(environments):
+                self._add(logical_id)
+        for environments in self._environments.values():
+            for environment in environments:
+                environment.initialise()
+
+    def _add(self, logical_id: str) -> None:
+        environment = ExecutionEnvironment(self._template.path, logical_id)
+        with self._lock:
+            self._environments[logical_id].append(environment)
+        self._idle[logical_id].put(environment)
+
+    def environments(self) -> dict[str, list[int]]:
+        """The process ids of each function's execution environments."""
+        with self._lock:
+            return {name: [env.pid for env in envs] for name, envs in self._environments.items()}
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
-        """Invoke synchronously; a handler exception raises :class:`FunctionError`."""
-        timeout_ms = self._template.function_timeout(logical_id) * 1000
+        """Invoke synchronously (waiting for a free environment); a handler exception, a crash or a
+        timeout raises :class:`FunctionError`."""
+        timeout = float(self._template.function_timeout(logical_id))
+        environment = self._idle[logical_id].get()
+        while not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one
+            self._replace(logical_id, environment, "environment exited while idle")
+            environment = self._idle[logical_id].get()
         self.invocations[logical_id] += 1
-        succeeded, response, output = self._pools[logical_id].submit(_run, event, timeout_ms).result()
+        try:
+            succeeded, response, output = environment.invoke(event, timeout)
+        except (TimeoutError, EnvironmentLost) as exc:
+            reason = (
+                f"Task timed out after {timeout:.2f} seconds"
+                if isinstance(exc, TimeoutError)
+                else f"Runtime exited with error: {exc} (Runtime.ExitError)"
+            )
+            self._replace(logical_id, environment, reason)
+            self.errors[logical_id] += 1
+            raise FunctionError(f"{logical_id}: {reason}") from None
+        self._idle[logical_id].put(environment)
         self._route(logical_id, output)
         if not succeeded:
             self.errors[logical_id] += 1
             raise FunctionError(f"{logical_id} raised; see the functions' log")
         return response
 
+    def _replace(self, logical_id: str, environment: ExecutionEnvironment, reason: str) -> None:
+        environment.stop()
+        with self._lock:
+            self._environments[logical_id].remove(environment)
+        self.replaced[logical_id] += 1
+        self._write(
+            [f"{time.strftime('%H:%M:%S')} {logical_id} {reason}; environment {environment.pid} replaced\n"]
+        )
+        self._add(logical_id)
+
     def stop(self) -> None:
-        for pool in self._pools.values():
-            pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            environments = [env for envs in self._environments.values() for env in envs]
+        for environment in environments:
+            environment.stop()
 
     def _route(self, logical_id: str, output: str) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -170,10 +291,9 @@ class LocalFunctions:
                     if datum["Unit"] == "Seconds":
                         self.distributions[datum["MetricName"]].extend(datum["Values"])
                 self._shipper.put(namespace, data)
+        self._write(logs)
+
+    def _write(self, lines: list[str]) -> None:
         with self._log_lock:
-            self._log.writelines(logs)
+            self._log.writelines(lines)
             self._log.flush()
-
-
-def _noop(_: int) -> None:
-    time.sleep(0.2)  # long enough that each call lands in its own environment

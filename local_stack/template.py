@@ -69,9 +69,12 @@ class Template:
         globals_ = self.body.get("Globals", {}).get("Function", {})
         return int(self.properties(logical_id).get("Timeout", globals_.get("Timeout", 3)))
 
-    def layer_folder(self) -> Path:
-        (layer,) = self.of_type("AWS::Serverless::LayerVersion").values()
-        return self.path.parent / layer["Properties"]["ContentUri"]
+    def layer_folders(self) -> list[Path]:
+        """The folders of the template's layers (``/opt/python`` on Lambda)."""
+        return [
+            self.path.parent / layer["Properties"]["ContentUri"]
+            for layer in self.of_type("AWS::Serverless::LayerVersion").values()
+        ]
 
 
 @cache

@@ -13,7 +13,8 @@ from websockets.asyncio.client import connect
 
 from local_stack.view import MetricsReader
 from tests.e2e.conftest import start_stack
-from tests.e2e.test_local_stack import aws, wait_for
+from tests.e2e.test_local_stack import aws
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

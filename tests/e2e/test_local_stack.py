@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from local_stack.view import MetricsReader
 from tests.e2e.conftest import start_stack
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -41,18 +42,6 @@ def management(stack) -> Any:
         aws_secret_access_key="local",
         config=Config(retries={"total_max_attempts": 1}),
     )
-
-
-def wait_for(condition, timeout: float = 30.0, interval: float = 0.2):
-    """Poll until ``condition()`` is truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout}s, last value {last!r}")
 
 
 def table_ids(stack) -> set[str]:

@@ -1,0 +1,19 @@
+"""Fails as the event asks: crash (the process dies), hang (past the timeout), raise."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import Any
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("crash"):
+        os.kill(os.getpid(), signal.SIGKILL)  # as an out-of-memory kill would
+    if event.get("hang"):
+        threading.Event().wait()  # never returns: only the timeout ends it
+    if event.get("raise"):
+        raise RuntimeError("asked to raise")
+    print("served")
+    return {"pid": os.getpid(), "remainingMs": context.get_remaining_time_in_millis()}

@@ -1,0 +1,86 @@
+"""The local stack's Lambda: a crashed or timed-out execution environment is replaced by a new one,
+as Lambda resets an environment after a failure during the Invoke phase; the template's Timeout is
+enforced; a handler's exception leaves its environment in service."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from local_stack.lambdas import FunctionError, LocalFunctions, MetricShipper
+from local_stack.template import load_template
+from tests.waiting import wait_for
+
+APP = Path(__file__).parent / "apps" / "faulty" / "template.yaml"
+
+
+class NoCloudWatch:
+    def put_metric_data(self, **_: object) -> None:
+        raise AssertionError("the fault function prints no metrics")
+
+
+@pytest.fixture
+def functions():
+    log = io.StringIO()
+    local = LocalFunctions(load_template(APP), MetricShipper(NoCloudWatch()), log)
+    local.load({"FaultFunction": 1})
+    local.log = log
+    yield local
+    local.stop()
+
+
+def dead(pid: int) -> bool:
+    """The process is gone or a zombie (killed, not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def served_by(functions) -> int:
+    return functions.invoke("FaultFunction", {})["pid"]
+
+
+def test_a_healthy_environment_serves_one_invocation_after_another(functions):
+    first = served_by(functions)
+    assert served_by(functions) == first
+    assert functions.invoke("FaultFunction", {})["remainingMs"] == 1000  # the template's Timeout
+    assert "served" in functions.log.getvalue()
+
+
+def test_a_crash_is_a_function_error_and_the_next_invocation_gets_a_new_environment(functions):
+    before = served_by(functions)
+    with pytest.raises(FunctionError, match="Runtime exited"):
+        functions.invoke("FaultFunction", {"crash": True})
+    after = served_by(functions)
+    assert after != before
+    assert (functions.errors["FaultFunction"], functions.replaced["FaultFunction"]) == (1, 1)
+    assert f"environment {before} replaced" in functions.log.getvalue()
+
+
+def test_the_templates_timeout_is_enforced_and_the_environment_replaced(functions):
+    before = served_by(functions)
+    with pytest.raises(FunctionError, match=r"Task timed out after 1\.00 seconds"):
+        functions.invoke("FaultFunction", {"hang": True})
+    assert served_by(functions) != before
+    assert "Task timed out after 1.00 seconds" in functions.log.getvalue()
+
+
+def test_an_environment_killed_while_idle_is_replaced_without_failing_an_invocation(functions):
+    before = served_by(functions)
+    os.kill(before, signal.SIGKILL)
+    wait_for(lambda: dead(before), timeout=5, interval=0.01)
+    assert served_by(functions) != before
+    assert functions.errors["FaultFunction"] == 0
+
+
+def test_a_handler_exception_keeps_its_environment(functions):
+    before = served_by(functions)
+    with pytest.raises(FunctionError, match="raised"):
+        functions.invoke("FaultFunction", {"raise": True})
+    assert served_by(functions) == before
+    assert "RuntimeError: asked to raise" in functions.log.getvalue()
