@@ -9,9 +9,12 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: install install-sam test test-py311 lint typecheck bench dev build dashboard clean
 
+# The layer (shared/) is importable in the venv as it is on Lambda (/opt/python), and the project's
+# own packages from anywhere: a .pth file, so no module changes sys.path when it is imported.
 $(BIN)/.installed: requirements-dev.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "connection-tracker.pth").write_text("$(CURDIR)/shared\n$(CURDIR)\n")'
 	@touch $@
 
 install: $(BIN)/.installed
@@ -28,7 +31,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared/connection_tracker functions
+	$(BIN)/mypy shared/connection_tracker functions local_stack ops sam_template
 
 test: lint typecheck install-sam test-py311
 	SAM_CLI=$(abspath $(SAM)) $(BIN)/python -m pytest
@@ -51,8 +54,8 @@ dev: install
 
 build: install install-sam
 	$(SAM) build --template-file template.yaml --build-dir .aws-sam/build
-	sed 's/arm64/x86_64/g' template.yaml > .aws-sam/rehearsal-template.yaml
-	$(SAM) build --template-file .aws-sam/rehearsal-template.yaml --base-dir . --build-dir .aws-sam/rehearsal
+	$(BIN)/python -m ops.rehearsal_template .aws-sam/rehearsal-template.json
+	$(SAM) build --template-file .aws-sam/rehearsal-template.json --base-dir . --build-dir .aws-sam/rehearsal
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target .aws-sam/runtime \
 		$$(grep -E '^(boto3|botocore|s3transfer|jmespath|python-dateutil|six|urllib3)==' requirements-dev.txt)
 	$(BIN)/python -m ops.check_build

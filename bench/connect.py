@@ -12,8 +12,9 @@ import boto3
 from moto import mock_aws
 
 from bench.common import ROOT, best_of, fake_aws_environment, import_ratio, print_table, quiet
-from local_stack.functions import LambdaContext, load_handler
-from local_stack.template import create_table, function_environment, load_template
+from sam_template.handlers import LambdaContext, load_handler
+from sam_template.model import function_environment, load_template
+from sam_template.tables import create_table
 
 N = 300
 TABLE = "bench-connections"

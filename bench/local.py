@@ -15,8 +15,9 @@ from connection_tracker.websocket import ConnectRequest
 from local_stack import aws
 from local_stack.loadgen import LoadPlan, generate
 from local_stack.process import StackProcess
-from local_stack.template import create_table, load_template
 from local_stack.view import MetricsReader
+from sam_template.model import load_template
+from sam_template.tables import create_table
 
 CLIENTS = 1_000
 RAW_PUTS = 1_000

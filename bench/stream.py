@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, best_of, fake_aws_environment, print_table
-from local_stack.functions import LambdaContext, load_handler
-from local_stack.template import load_template
+from sam_template.handlers import LambdaContext, load_handler
+from sam_template.model import load_template
 
 RECORDS = 10_000
 ROUNDS = 9

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from local_stack.template import Template, create_table
+from sam_template.tables import create_table
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from sam_template.model import Template
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack import emf
-from local_stack.functions import LambdaContext, load_handler
-from local_stack.template import load_template
+from sam_template.handlers import LambdaContext, load_handler
+from sam_template.model import load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.connection import Connection
 
-    from local_stack.template import Template
+    from sam_template.model import Template
 
 # PutMetricData takes at most 1,000 data per call.
 _DATA_PER_CALL = 1000
@@ -215,13 +215,13 @@ class LocalFunctions:
     def load(self, concurrency: dict[str, int]) -> None:
         """Start the execution environments of each function (``{logical id: how many}``), all at
         once, and wait for their Init phases."""
-        for logical_id, environments in concurrency.items():
+        for logical_id, count in concurrency.items():
             self._idle[logical_id] = queue.Queue()
             self._environments[logical_id] = []
-            for _ in range(environments):
+            for _ in range(count):
                 self._add(logical_id)
-        for environments in self._environments.values():
-            for environment in environments:
+        for started in self._environments.values():
+            for environment in started:
                 environment.initialise()
 
     def _add(self, logical_id: str) -> None:

@@ -25,8 +25,7 @@ from typing import Any
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import StreamShard, Table
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.server import MotoRequestHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
 
@@ -76,11 +75,11 @@ def _snapshot_tables_once() -> None:
             return snapshots[id(value)]
 
         with lock:  # the module's `copy` is swapped for the duration of one transaction
-            dynamodb_models.copy = SimpleNamespace(deepcopy=deepcopy_once)  # type: ignore[assignment]
+            setattr(dynamodb_models, "copy", SimpleNamespace(deepcopy=deepcopy_once))  # noqa: B010
             try:
                 transact(self, transact_items)
             finally:
-                dynamodb_models.copy = copy
+                setattr(dynamodb_models, "copy", copy)  # noqa: B010
 
     DynamoDBBackend.transact_write_items = transact_with_one_snapshot  # type: ignore[method-assign]
 

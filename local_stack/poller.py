@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from local_stack.lambdas import LocalFunctions
-    from local_stack.template import Template
+    from sam_template.model import Template
 
 SHARD_REFRESH_SECONDS = 5.0
 

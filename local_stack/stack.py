@@ -18,9 +18,10 @@ from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
 from local_stack.poller import SourceSettings, StreamPoller
 from local_stack.scheduler import Scheduler, schedules
-from local_stack.template import Template, function_environment, load_template
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
+from sam_template.intrinsics import resolve
+from sam_template.model import Template, function_environment, load_template
 
 if TYPE_CHECKING:
     from local_stack.aws import Provisioned
@@ -55,17 +56,6 @@ class Options:
     log_path: Path = Path(".local-stack/functions.log")
     schedule_every: dict[str, float] = field(default_factory=dict)  # logical id -> seconds
     max_per_client: int | None = None
-
-
-def resolve(value: Any, parameters: dict[str, str], physical: dict[str, str]) -> Any:  # noqa: ANN401
-    """Resolve the ``!Ref`` of a parameter or resource, as CloudFormation would at deploy time;
-    ``None`` for what only a deployment can say (``!Sub`` of API ids and the like)."""
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        name = value["Ref"]
-        if name in parameters:
-            return parameters[name]
-        return physical[name]
-    return None if isinstance(value, dict) else value
 
 
 class LocalStack:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local_stack.template import load_template
+from sam_template.model import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".aws-sam" / "build"

@@ -14,8 +14,9 @@ import pytest
 from moto import mock_aws
 
 from connection_tracker.runtime import runtime
-from local_stack.functions import LambdaContext, load_handler
-from local_stack.template import Template, create_table, load_template
+from sam_template.handlers import LambdaContext, load_handler
+from sam_template.model import Template, load_template
+from sam_template.tables import create_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.lambdas import FunctionError, LocalFunctions, MetricShipper
-from local_stack.template import load_template
+from sam_template.model import load_template
 from tests.waiting import wait_for
 
 APP = Path(__file__).parent / "apps" / "faulty" / "template.yaml"

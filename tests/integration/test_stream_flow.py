@@ -7,7 +7,7 @@ import boto3
 
 from connection_tracker.catalogue import MetricName
 from local_stack.streams import lambda_event, read_all
-from local_stack.template import create_table
+from sam_template.tables import create_table
 
 TABLE = "connections-flow"
 

@@ -11,8 +11,8 @@ import pytest
 from botocore import xform_name
 
 from connection_tracker.catalogue import CATALOGUE, NAMESPACE
-from local_stack.template import TEMPLATE_PATH, load_template
 from ops import dashboard
+from sam_template.model import TEMPLATE_PATH, load_template
 
 ROOT = TEMPLATE_PATH.parent
 FUNCTIONS = tuple(load_template().of_type("AWS::Serverless::Function"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from local_stack.filters import passes
-from local_stack.template import load_template
+from sam_template.model import load_template
 
 
 @pytest.fixture

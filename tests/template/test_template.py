@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.template import TEMPLATE_PATH, load_template
+from sam_template.model import TEMPLATE_PATH, load_template
 
 ROOT = TEMPLATE_PATH.parent
 
@@ -89,3 +90,22 @@ def test_websocket_routes_reach_their_functions():
         integration = routes[key]["Target"]["Fn::Sub"].removeprefix("integrations/${").rstrip("}")
         uri = template.properties(integration)["IntegrationUri"]["Fn::Sub"]
         assert f"${{{function}.Arn}}" in uri
+
+
+def test_the_rehearsal_template_changes_the_architectures_and_nothing_else():
+    template = load_template()
+    from ops.rehearsal_template import for_architecture
+
+    rehearsal = for_architecture(template)
+    assert rehearsal["Globals"]["Function"]["Architectures"] == ["x86_64"]
+    layer = rehearsal["Resources"]["SharedLayer"]
+    assert (layer["Properties"]["CompatibleArchitectures"], layer["Metadata"]["BuildArchitecture"]) == (
+        ["x86_64"],
+        "x86_64",
+    )
+    # put the originals back: what remains must be the template itself
+    rehearsal["Globals"]["Function"]["Architectures"] = template.body["Globals"]["Function"]["Architectures"]
+    layer["Properties"]["CompatibleArchitectures"] = ["arm64"]
+    layer["Metadata"]["BuildArchitecture"] = "arm64"
+    assert rehearsal == template.body
+    assert "arm64" in json.dumps(template.body)  # the template itself is untouched

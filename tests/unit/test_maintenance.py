@@ -9,7 +9,7 @@ import time
 import pytest
 
 from connection_tracker.catalogue import MetricName
-from local_stack.functions import LambdaContext, load_handler
+from sam_template.handlers import LambdaContext, load_handler
 
 NOW = 1_730_212_321.0
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local_stack.template import Template
+    from sam_template.model import Template
 
 
 def ensure_layer_on_path(template: Template) -> None:

@@ -1,4 +1,4 @@
-"""``template.yaml`` read as data: the single source of deploy facts for the tests and the local stack.
+"""A SAM template read as data: resources by type, properties, parameters, function code.
 
 Nothing here restates the template; it only reads it (CloudFormation short-form tags become
 their long form, ``!Ref X`` -> ``{"Ref": "X"}``).
@@ -9,12 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -69,6 +66,10 @@ class Template:
         globals_ = self.body.get("Globals", {}).get("Function", {})
         return int(self.properties(logical_id).get("Timeout", globals_.get("Timeout", 3)))
 
+    def parameter_defaults(self) -> dict[str, str]:
+        """Every parameter's ``Default`` as CloudFormation passes it (a string; empty when none)."""
+        return {name: str(spec.get("Default", "")) for name, spec in self.body.get("Parameters", {}).items()}
+
     def layer_folders(self) -> list[Path]:
         """The folders of the template's layers (``/opt/python`` on Lambda)."""
         return [
@@ -92,28 +93,3 @@ def function_environment(template: Template, logical_id: str | None = None) -> d
     if logical_id is not None:
         variables.update(template.properties(logical_id).get("Environment", {}).get("Variables", {}))
     return {name: value for name, value in variables.items() if isinstance(value, str)}
-
-
-def create_table_kwargs(template: Template, logical_id: str, table_name: str) -> dict[str, Any]:
-    """``CreateTable`` arguments for a table resource of the template, under a name of our choosing."""
-    props = template.properties(logical_id)
-    kwargs: dict[str, Any] = {
-        "TableName": table_name,
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "BillingMode": props.get("BillingMode", "PROVISIONED"),
-    }
-    if "StreamSpecification" in props:
-        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-    if "GlobalSecondaryIndexes" in props:
-        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-    return kwargs
-
-
-def create_table(client: DynamoDBClient, template: Template, logical_id: str, table_name: str) -> str:
-    """Create the table as the template defines it (keys, indexes, stream, TTL); return its stream ARN."""
-    described = client.create_table(**create_table_kwargs(template, logical_id, table_name))
-    ttl = template.properties(logical_id).get("TimeToLiveSpecification")
-    if ttl:
-        client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
-    return described["TableDescription"].get("LatestStreamArn", "")

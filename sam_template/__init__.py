@@ -1,0 +1,14 @@
+"""``template.yaml`` as data: the single source of deploy facts for the tests, ``ops/``, ``bench/``
+and the local stack. Importing it has no side effect.
+
+- ``model``: loading (CloudFormation tags), resources by type, properties, parameters.
+- ``intrinsics``: ``!Ref`` and friends resolved as a deployment would.
+- ``tables``: the template's DynamoDB tables created under names of the caller's choosing.
+- ``handlers``: a function's handler loaded as Lambda loads it, and the context object it gets.
+"""
+
+from __future__ import annotations
+
+from sam_template.model import ROOT, TEMPLATE_PATH, Template, function_environment, load_template
+
+__all__ = ["ROOT", "TEMPLATE_PATH", "Template", "function_environment", "load_template"]
