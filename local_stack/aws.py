@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from sam_template.handlers import ACCOUNT, REGION
 from sam_template.tables import create_table
 
 if TYPE_CHECKING:
@@ -22,8 +23,7 @@ if TYPE_CHECKING:
 
     from sam_template.model import Template
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
+__all__ = ["ACCOUNT", "REGION", "MotoServer", "Provisioned", "client", "provision"]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
@@ -99,41 +99,39 @@ def client(service: str, endpoint: str) -> Any:  # noqa: ANN401 - boto3 clients 
 
 @dataclass(frozen=True)
 class Provisioned:
-    table_name: str
-    stream_arn: str
-    queue_url: str | None
-    tables: dict[str, str]  # logical id -> table name
+    tables: dict[str, str]  # logical id -> table name (what ``!Ref`` of a table gives)
+    streams: dict[str, str]  # logical id -> stream ARN, for tables with a stream
     queues: dict[str, str]  # logical id -> queue URL (what ``!Ref`` of a queue gives)
+
+    @property
+    def physical(self) -> dict[str, str]:
+        """What ``!Ref`` of each provisioned resource resolves to."""
+        return {**self.tables, **self.queues}
 
 
 def provision(template: Template, endpoint: str, stack_name: str = "local") -> Provisioned:
-    """Create the template's tables (keys, indexes, stream, TTL) and its dead-letter queue."""
+    """Create the template's tables (keys, indexes, stream, TTL) and queues."""
     dynamodb = client("dynamodb", endpoint)
     tables = {
         logical_id: f"{stack_name}-{logical_id}" for logical_id in template.of_type("AWS::DynamoDB::Table")
     }
     streams = {
-        logical_id: create_table(dynamodb, template, logical_id, name) for logical_id, name in tables.items()
+        logical_id: arn
+        for logical_id, name in tables.items()
+        if (arn := create_table(dynamodb, template, logical_id, name))
     }
-    table_name, stream_arn = tables["ConnectionsTable"], streams["ConnectionsTable"]
-    queue_url = None
-    queues = template.of_type("AWS::SQS::Queue")
-    urls: dict[str, str] = {}
-    if queues:
-        sqs = client("sqs", endpoint)
-        (logical_id,) = queues
+    queues: dict[str, str] = {}
+    sqs = client("sqs", endpoint)
+    for logical_id in template.of_type("AWS::SQS::Queue"):
         attributes: Mapping[str, Any] = {
             key: str(value).lower() if isinstance(value, bool) else str(value)
             for key, value in template.properties(logical_id).items()
             if isinstance(value, int)
         }
-        queue_url = sqs.create_queue(QueueName=f"{stack_name}-{logical_id}", Attributes=dict(attributes))[
-            "QueueUrl"
-        ]
-        urls[logical_id] = queue_url
-    return Provisioned(
-        table_name=table_name, stream_arn=stream_arn, queue_url=queue_url, tables=tables, queues=urls
-    )
+        queues[logical_id] = sqs.create_queue(
+            QueueName=f"{stack_name}-{logical_id}", Attributes=dict(attributes)
+        )["QueueUrl"]
+    return Provisioned(tables=tables, streams=streams, queues=queues)
 
 
 def apply_environment(values: Mapping[str, str]) -> None:

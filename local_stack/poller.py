@@ -26,9 +26,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.streams import TTL_IDENTITY
+from local_stack.aws import ACCOUNT, REGION
 from local_stack.filters import passes
 from local_stack.periodic import Periodic
 from local_stack.streams import StreamReader, lambda_record, without_split_inserts
+from sam_template.intrinsics import getatt_resource
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,9 +52,8 @@ class SourceSettings:
     starting_position: str
 
     @classmethod
-    def from_template(cls, template: Template, function: str) -> SourceSettings:
-        events = template.properties(function).get("Events", {})
-        (source,) = [e["Properties"] for e in events.values() if e["Type"] == "DynamoDB"]
+    def from_properties(cls, source: dict[str, Any]) -> SourceSettings:
+        """The settings of a ``DynamoDB`` event of a function, with Lambda's defaults."""
         return cls(
             batch_size=int(source.get("BatchSize", 100)),
             batching_window=float(source.get("MaximumBatchingWindowInSeconds", 0)),
@@ -62,6 +63,39 @@ class SourceSettings:
             report_item_failures="ReportBatchItemFailures" in source.get("FunctionResponseTypes", []),
             starting_position=str(source.get("StartingPosition", "TRIM_HORIZON")),
         )
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """A function's ``DynamoDB`` event: which table's stream, where failed batches go, how."""
+
+    function: str
+    table: str
+    on_failure_queue: str | None
+    settings: SourceSettings
+
+
+def stream_sources(template: Template) -> list[StreamSource]:
+    """Every DynamoDB stream event source of the template's functions, in template order."""
+    found = []
+    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
+        for name, event in function["Properties"].get("Events", {}).items():
+            if event["Type"] != "DynamoDB":
+                continue
+            properties = event["Properties"]
+            table = getatt_resource(properties["Stream"])
+            if table is None:
+                raise ValueError(f"{logical_id}.{name}: only a stream of this template's tables is emulated")
+            destination = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            found.append(
+                StreamSource(
+                    logical_id,
+                    table,
+                    getatt_resource(destination),
+                    SourceSettings.from_properties(properties),
+                )
+            )
+    return found
 
 
 @dataclass
@@ -204,7 +238,7 @@ class StreamPoller(Periodic):
         info = {
             "requestContext": {
                 "requestId": f"local-{time.time_ns()}",
-                "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{self._function}",
+                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self._function}",
                 "condition": "RetryAttemptsExhausted",
                 "approximateInvokeCount": shard.attempts + 1,
             },

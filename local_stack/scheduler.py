@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sam_template.handlers import ACCOUNT, REGION
+
 if TYPE_CHECKING:
     from local_stack.lambdas import LocalFunctions
     from sam_template.model import Template
@@ -32,16 +34,16 @@ def schedules(template: Template) -> dict[str, float]:
     return found
 
 
-def scheduled_event(region: str = "us-east-1") -> dict[str, Any]:
+def scheduled_event(region: str = REGION) -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": "123456789012",
+        "account": ACCOUNT,
         "time": datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/local-schedule"],
+        "resources": [f"arn:aws:events:{region}:{ACCOUNT}:rule/local-schedule"],
         "detail": {},
     }
 

@@ -9,14 +9,14 @@ import json
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from local_stack import aws
 from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
-from local_stack.poller import SourceSettings, StreamPoller
+from local_stack.poller import StreamPoller, StreamSource, stream_sources
 from local_stack.scheduler import Scheduler, schedules
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
@@ -26,16 +26,32 @@ from sam_template.model import Template, function_environment, load_template
 if TYPE_CHECKING:
     from local_stack.aws import Provisioned
 
-# Execution environments per function: the event source mapping runs one batch per shard at a
-# time; the WebSocket routes get a few, as Lambda scales them out under load.
-CONCURRENCY = {
-    "ConnectFunction": 4,
-    "DisconnectFunction": 2,
-    "StreamMetricsFunction": 1,
-    "SweeperFunction": 1,
-    "ReconcileFunction": 1,
-}
-STREAM_FUNCTION = "StreamMetricsFunction"
+# Execution environments per function, unless the template reserves fewer: a stream consumer gets
+# one per event source mapping (Lambda runs one batch per shard at a time, and the emulated stream
+# has one shard); a function invoked only by schedules gets one; any other (API routes) a few, as
+# Lambda scales them out under load.
+DEFAULT_ENVIRONMENTS = 4
+
+
+def function_concurrency(template: Template, sources: list[StreamSource]) -> dict[str, int]:
+    """How many execution environments each function of the template gets locally."""
+    globals_ = template.body.get("Globals", {}).get("Function", {})
+    consumers = {source.function for source in sources}
+    concurrency = {}
+    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
+        properties = function["Properties"]
+        events = [event["Type"] for event in properties.get("Events", {}).values()]
+        if logical_id in consumers:
+            wanted = sum(source.function == logical_id for source in sources)
+        elif events and all(kind in ("Schedule", "ScheduleV2") for kind in events):
+            wanted = 1
+        else:
+            wanted = DEFAULT_ENVIRONMENTS
+        reserved = properties.get(
+            "ReservedConcurrentExecutions", globals_.get("ReservedConcurrentExecutions")
+        )
+        concurrency[logical_id] = max(1, min(wanted, int(reserved))) if isinstance(reserved, int) else wanted
+    return concurrency
 
 
 @dataclass
@@ -63,6 +79,7 @@ class LocalStack:
         self.options = options
         self.template = template or load_template()
         self.moto = aws.MotoServer(port=options.aws_port or None, host=options.host)
+        self.notices: list[str] = []  # what this machine does not emulate of the template, said at start
         self.started_at = time.time()
 
     # ----- start -------------------------------------------------------------------------------
@@ -81,7 +98,7 @@ class LocalStack:
         """Every function's variables, resolved for this machine; ``local`` names what the local
         stack serves itself (the ``@connections`` endpoint)."""
         parameters = self._parameters()
-        physical = {**provisioned.tables, **provisioned.queues}
+        physical = provisioned.physical
         environment: dict[str, str] = {}
         globals_ = (
             self.template.body.get("Globals", {})
@@ -129,33 +146,54 @@ class LocalStack:
         await self.gateway.start()
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.management_url}
         aws.apply_environment(self._function_environment(self.provisioned, local))
-        self.functions.load(CONCURRENCY)
+        self.sources = stream_sources(self.template)
+        self.functions.load(function_concurrency(self.template, self.sources))
 
-        settings = SourceSettings.from_template(self.template, STREAM_FUNCTION)
-        if self.options.batch_window is not None:
-            settings = SourceSettings(**{**settings.__dict__, "batching_window": self.options.batch_window})
-        self.poller = StreamPoller(
-            self.functions,
-            STREAM_FUNCTION,
-            aws.client("dynamodbstreams", endpoint),
-            self.provisioned.stream_arn,
-            settings,
-            sqs=aws.client("sqs", endpoint),
-            dead_letter_url=self.provisioned.queue_url,
-            poll_interval=self.options.poll_interval,
-        )
-        table = self.template.properties("ConnectionsTable")
-        self.ttl = TtlEmulator(
-            aws.client("dynamodb", endpoint),
-            table_name=self.provisioned.table_name,
-            key=next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH"),
-            ttl_attribute=table["TimeToLiveSpecification"]["AttributeName"],
-            on_expired=self.poller.mark_ttl_deleted,
-            period=self.options.ttl_period,
-        )
-        self.poller.observers.append(self.ttl.learn)
-        self.poller.start()
-        self.ttl.start()
+        self.pollers: list[StreamPoller] = []
+        for source in self.sources:
+            settings = source.settings
+            if self.options.batch_window is not None:
+                settings = replace(settings, batching_window=self.options.batch_window)
+            self.pollers.append(
+                StreamPoller(
+                    self.functions,
+                    source.function,
+                    aws.client("dynamodbstreams", endpoint),
+                    self.provisioned.streams[source.table],
+                    settings,
+                    sqs=aws.client("sqs", endpoint),
+                    dead_letter_url=self.provisioned.queues.get(source.on_failure_queue or ""),
+                    poll_interval=self.options.poll_interval,
+                )
+            )
+        # DynamoDB's TTL process, for every table with TTL whose stream a function reads (it learns
+        # the items' TTLs from the stream, as it never scans)
+        self.ttls: list[TtlEmulator] = []
+        for table_id, table_name in self.provisioned.tables.items():
+            ttl_spec = self.template.properties(table_id).get("TimeToLiveSpecification") or {}
+            if not ttl_spec.get("Enabled"):
+                continue
+            poller = next(
+                (p for p, s in zip(self.pollers, self.sources, strict=True) if s.table == table_id), None
+            )
+            if poller is None:
+                self.notices.append(f"TTL of {table_id} is not emulated: no function reads its stream")
+                continue
+            key_schema = self.template.properties(table_id)["KeySchema"]
+            ttl = TtlEmulator(
+                aws.client("dynamodb", endpoint),
+                table_name=table_name,
+                key=next(k["AttributeName"] for k in key_schema if k["KeyType"] == "HASH"),
+                ttl_attribute=ttl_spec["AttributeName"],
+                on_expired=poller.mark_ttl_deleted,
+                period=self.options.ttl_period,
+            )
+            poller.observers.append(ttl.learn)
+            self.ttls.append(ttl)
+        for poller in self.pollers:
+            poller.start()
+        for ttl in self.ttls:
+            ttl.start()
         every = {**schedules(self.template), **self.options.schedule_every}
         self.scheduler = Scheduler(self.functions, every)
         self.scheduler.start()
@@ -164,16 +202,26 @@ class LocalStack:
     def distribution(self, name: str) -> list[float]:
         return list(self.functions.distributions.get(str(name), ()))
 
+    @property
+    def poller(self) -> StreamPoller | None:
+        """The first stream event source mapping (the live view's stream figures)."""
+        return self.pollers[0] if self.pollers else None
+
     def describe(self) -> dict[str, Any]:
+        first = self.sources[0] if self.sources else None
+        queue = self.provisioned.queues.get(first.on_failure_queue or "") if first else None
         return {
             "url": self.gateway.url,
             "managementUrl": self.gateway.management_url,
             "awsEndpoint": self.moto.endpoint,
-            "table": self.provisioned.table_name,
+            # the table whose stream feeds a function, its stream and its on-failure queue
+            "table": self.provisioned.tables[first.table] if first else None,
+            "streamArn": self.provisioned.streams[first.table] if first else None,
+            "deadLetterQueueUrl": queue,
             "tables": self.provisioned.tables,
-            "streamArn": self.provisioned.stream_arn,
-            "deadLetterQueueUrl": self.provisioned.queue_url,
+            "queues": self.provisioned.queues,
             "log": str(self.options.log_path),
+            "notices": self.notices,
         }
 
     # ----- stop --------------------------------------------------------------------------------
@@ -182,10 +230,12 @@ class LocalStack:
         with contextlib.suppress(Exception):
             await self.gateway.stop()
         self.scheduler.stop()
-        self.ttl.stop()
-        self.poller.stop()
-        with contextlib.suppress(Exception):
-            self.poller.poll_once(flush=True)
+        for ttl in self.ttls:
+            ttl.stop()
+        for poller in self.pollers:
+            poller.stop()
+            with contextlib.suppress(Exception):
+                poller.poll_once(flush=True)
         self.functions.stop()
         self.shipper.stop()
         self.moto.stop()
@@ -206,6 +256,7 @@ async def serve(options: Options) -> int:
             out.write(json.dumps({"event": "ready", **described}) + "\n")
         else:
             out.write(f"WebSocket URL: {described['url']}\n@connections: {described['managementUrl']}\n")
+            out.writelines(f"not emulated: {notice}\n" for notice in described["notices"])
         out.flush()
         while not stopping.is_set():
             with contextlib.suppress(TimeoutError):

@@ -105,8 +105,8 @@ def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
         "totals": totals,
         "lifetimeSeconds": percentiles(stack.distribution(MetricName.CONNECTION_LIFETIME)),
         "expiryLagSeconds": percentiles(stack.distribution(MetricName.EXPIRY_LAG)),
-        "streamIteratorAgeSeconds": round(stack.poller.iterator_age, 3),
-        "streamRecordsDelivered": stack.poller.delivered["records"],
+        "streamIteratorAgeSeconds": round(max((p.iterator_age for p in stack.pollers), default=0.0), 3),
+        "streamRecordsDelivered": sum(p.delivered["records"] for p in stack.pollers),
     }
 
 

@@ -39,6 +39,11 @@ def load_handler(template: Template, logical_id: str) -> Callable[[dict[str, Any
     return handler
 
 
+# The account and region a local invocation runs in (moto's default account).
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
 @dataclass
 class LambdaContext:
     """The parts of Lambda's context object that powertools reads."""
@@ -53,7 +58,7 @@ class LambdaContext:
 
     def __post_init__(self) -> None:
         if not self.invoked_function_arn:
-            self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+            self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms

@@ -14,3 +14,12 @@ def resolve(value: Any, parameters: dict[str, str], physical: dict[str, str]) ->
             return parameters[name]
         return physical[name]
     return None if isinstance(value, dict) else value
+
+
+def getatt_resource(value: Any) -> str | None:  # noqa: ANN401
+    """The logical id that ``!GetAtt Resource.Attribute`` names, or ``None`` for anything else."""
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+        target = value["Fn::GetAtt"]
+        parts = target if isinstance(target, list) else str(target).split(".", 1)
+        return str(parts[0])
+    return None

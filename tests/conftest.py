@@ -305,7 +305,8 @@ def dead_letters(aws: None, template: Template, monkeypatch: pytest.MonkeyPatch)
     from connection_tracker import dead_letter
 
     sqs = boto3.client("sqs", region_name=REGION)
-    (logical_id,) = template.of_type("AWS::SQS::Queue")
+    environment = template.properties("StreamMetricsFunction")["Environment"]["Variables"]
+    logical_id = environment["DEAD_LETTER_QUEUE_URL"]["Ref"]  # the queue the template gives the consumer
     url = sqs.create_queue(QueueName=f"test-{logical_id}")["QueueUrl"]
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
     dead_letter.dead_letter_queue.cache_clear()

@@ -41,7 +41,9 @@ def missing_rows(readme: str, template) -> dict[str, set[str]]:
     alarm_rows = table_rows(readme, "Dashboard and alarms")
     runbook = [row for row in alarm_rows if "](https://docs.aws.amazon.com/" not in row[1]]
     facts = [row for row in alarm_rows if "](https://docs.aws.amazon.com/" in row[1]]
+    parameters = set(template.body["Parameters"])
     return {
+        "parameter": parameters - named(table_rows(readme, "Deploy")),
         "function": code - named(table_rows(readme, "Layout")),
         "environment variable": variables - named(table_rows(readme, "Configuration")),
         "alarm in the runbook": alarms - named(runbook),
@@ -63,6 +65,7 @@ def test_every_function_alarm_and_variable_of_the_template_has_its_readme_row(te
     [
         ("| `functions/sweeper/app.py`", "function"),
         ("| `CONNECTIONS_TABLE`", "environment variable"),
+        ("| `AccessLogging`", "parameter"),
         ("| `StreamIteratorAgeAlarm` | consumer", "alarm in the runbook"),
         ("| `StreamIteratorAgeAlarm` | `AWS/Lambda`", "alarm citing its metric's documentation"),
     ],
