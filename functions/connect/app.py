@@ -12,9 +12,10 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from connection_tracker.catalogue import MetricName
 from connection_tracker.connections_api import connections_api
+from connection_tracker.connections_api import endpoint as connections_endpoint
 from connection_tracker.maintenance import close_oldest_beyond
 from connection_tracker.models import UNKNOWN_CLIENT
-from connection_tracker.observability import count, logger, metrics
+from connection_tracker.observability import emit, logger, metrics
 from connection_tracker.runtime import response, runtime
 from connection_tracker.settings import ConfigurationError
 from connection_tracker.store import ConnectionExists, StoreError
@@ -35,7 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         settings, store = current.settings, current.store
     except ConfigurationError as exc:
         logger.error("configuration error, connection refused", extra={"error": str(exc)})
-        count(MetricName.CONNECT_FAILED)
+        emit(MetricName.CONNECT_FAILED)
         return response(500, "internal error")
 
     try:
@@ -44,7 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         )
     except InvalidRequest as exc:
         logger.warning("connect rejected", extra={"reason": str(exc)})
-        count(MetricName.CONNECT_REJECTED)
+        emit(MetricName.CONNECT_REJECTED)
         return response(400, f"bad request: {exc}")
 
     logger.append_keys(connectionId=request.connection_id, clientId=request.client_id)
@@ -56,11 +57,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         return response(200, "connected")
     except StoreError as exc:
         logger.error("connect failed", extra={"operation": exc.operation, "errorCode": exc.code})
-        count(MetricName.CONNECT_FAILED)
+        emit(MetricName.CONNECT_FAILED)
         return response(500, "internal error")
 
     logger.info("connection stored", extra={"item": item.attributes()})
-    count(MetricName.CONNECT_ACCEPTED)
+    emit(MetricName.CONNECT_ACCEPTED)
     if settings.verify_write:
         _verify(store, request.connection_id)
     if settings.max_connections_per_client and request.client_id != UNKNOWN_CLIENT:
@@ -71,9 +72,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
 def _close_duplicates(store: ConnectionStore, settings: Settings, request: ConnectRequest) -> None:
     """Per-client de-duplication: the client's oldest connections beyond the limit are closed.
     A failure here never refuses the new connection."""
-    domain, stage = request.metadata.get("domainName"), request.metadata.get("stage")
-    endpoint = settings.connections_api_endpoint or (
-        f"https://{domain}/{stage}" if domain and stage else None
+    endpoint = connections_endpoint(
+        settings.connections_api_endpoint, request.metadata.get("domainName"), request.metadata.get("stage")
     )
     if endpoint is None:
         logger.warning("no @connections endpoint: duplicates not closed")
@@ -90,7 +90,7 @@ def _close_duplicates(store: ConnectionStore, settings: Settings, request: Conne
         logger.error("closing duplicates failed", extra={"operation": exc.operation, "errorCode": exc.code})
         return
     if closed:
-        count(MetricName.DUPLICATE_CONNECTIONS_CLOSED, len(closed))
+        emit(MetricName.DUPLICATE_CONNECTIONS_CLOSED, len(closed))
         logger.info(
             "duplicates closed", extra={"closed": closed, "limit": settings.max_connections_per_client}
         )

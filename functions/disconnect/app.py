@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from connection_tracker.catalogue import MetricName
-from connection_tracker.observability import count, logger, metrics
+from connection_tracker.observability import emit, logger, metrics
 from connection_tracker.runtime import response, runtime
 from connection_tracker.settings import ConfigurationError
 from connection_tracker.store import StoreError
@@ -51,5 +51,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         logger.info("connection already gone")
     else:
         logger.info("connection removed", extra={"clientId": removed.get("clientId")})
-        count(MetricName.DISCONNECT_HANDLED)
+        emit(MetricName.DISCONNECT_HANDLED)
     return response(200, "disconnected")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import MetricName
-from connection_tracker.observability import count, logger, metrics
+from connection_tracker.observability import emit, logger, metrics
 from connection_tracker.runtime import runtime
 from connection_tracker.settings import ConfigurationError
 
@@ -21,8 +21,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     if current.gauge is None:
         raise ConfigurationError("bad configuration: COUNTERS_TABLE: the gauge's table is not set")
     found = current.gauge.reconcile(current.store.connection_ids())
-    count(MetricName.ACTIVE_CONNECTIONS_DRIFT, found["drift"])
-    count(MetricName.ACTIVE_CONNECTIONS, found["live"])
+    emit(MetricName.ACTIVE_CONNECTIONS_DRIFT, found["drift"])
+    emit(MetricName.ACTIVE_CONNECTIONS, found["live"])
     log = (
         logger.warning
         if found["drift"] or found["missingMarkers"] or found["orphanedMarkers"]

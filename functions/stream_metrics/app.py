@@ -3,7 +3,7 @@
 Each record's metrics and log line are published once across deliveries: when a record cannot be
 finished (a transient failure), the response names it and only the records before it are
 published; Lambda delivers it and everything after it again. A malformed record is set aside on
-the dead-letter queue, never retried. See ``connection_tracker.tally`` and docs/architecture.md.
+the dead-letter queue, never retried. See ``connection_tracker.tally`` and docs/architecture.md, "Guarantees".
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-from connection_tracker.catalogue import MetricName
-from connection_tracker.dead_letter import DeadLetterError, dead_letter_queue
-from connection_tracker.gauge import GaugeUpdateFailed
-from connection_tracker.observability import EventLog, count, logger, metrics
+from connection_tracker.consumer import set_aside, update_gauge
+from connection_tracker.observability import EventLog, logger, metrics
 from connection_tracker.runtime import runtime
 from connection_tracker.tally import BatchTally
 
@@ -54,65 +52,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     finally:
         gc.enable()
 
-    # write: the idempotent gauge first, then the set-aside records; each may end the prefix early
-    done = _update_gauge(tally, tally.first_failure())
-    done = _set_aside(tally, done)
+    # write: the replay-safe gauge first, then the set-aside records; each may end the batch early
+    current = runtime()
+    done = update_gauge(current.gauge, tally, tally.first_failure())
+    done = set_aside(current.settings.dead_letter_queue_url, tally, done)
 
     # respond: publish exactly the records before the first one not finished
     response = tally.response(done)  # before publishing: an unnamed failure publishes nothing
     documents = tally.publish(done, EventLog(location="stream_metrics"))
     logger.info("batch processed", extra={**tally.summary(done), "distributionDocuments": documents})
     return response
-
-
-def _update_gauge(tally: BatchTally, done: int) -> int:
-    """Apply the gauge changes before ``done`` (with ``COUNTERS_TABLE``) and emit the gauge; return
-    where the batch now stops (the first record whose change could not be applied)."""
-    gauge = runtime().gauge
-    if gauge is None:
-        return done
-    changes = tally.gauge_changes(done)
-    try:
-        applied = gauge.apply(changes)
-    except GaugeUpdateFailed as exc:
-        logger.error("gauge update failed", extra={"error": str(exc), "position": exc.position})
-        return exc.position
-    try:
-        active = gauge.count()
-    except Exception as exc:  # noqa: BLE001 - every change is applied: only this reading is lost
-        logger.warning("gauge not read", extra={"error": str(exc)})
-    else:
-        count(MetricName.ACTIVE_CONNECTIONS, active)
-        logger.info(
-            "gauge updated",
-            extra={"activeConnections": active, "applied": applied, "replayed": len(changes) - applied},
-        )
-    return done
-
-
-def _set_aside(tally: BatchTally, done: int) -> int:
-    """Log each malformed record before ``done`` and send it to the dead-letter queue; return where
-    the batch now stops (the first record the queue did not take)."""
-    url = runtime().settings.dead_letter_queue_url
-    for position, record in tally.set_aside(done):
-        number = tally.sequence_numbers[position]
-        if url is not None:
-            try:
-                message = dead_letter_queue(url).send(
-                    record.record, sequence_number=number, reason=record.reason
-                )
-            except DeadLetterError as exc:
-                logger.error("dead-letter send failed", extra={"sequenceNumber": number, "error": str(exc)})
-                return position
-        else:
-            message = None
-        logger.error(
-            "stream record set aside",
-            extra={
-                "sequenceNumber": number,
-                "reason": record.reason,
-                "messageId": message,
-                "record": record.record,
-            },
-        )
-    return done

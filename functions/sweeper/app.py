@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import MetricName
 from connection_tracker.connections_api import connections_api
-from connection_tracker.maintenance import SweepCursor, sweep
-from connection_tracker.observability import count, logger, metrics
+from connection_tracker.maintenance import sweep
+from connection_tracker.observability import emit, logger, metrics
 from connection_tracker.runtime import runtime
 from connection_tracker.settings import ConfigurationError
 
@@ -27,18 +27,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = current.settings
     if not settings.connections_api_endpoint:
         raise ConfigurationError("bad configuration: CONNECTIONS_API_ENDPOINT: needed to probe connections")
-    cursor = SweepCursor(current.store.client, settings.counters_table) if settings.counters_table else None
+    cursor = current.counters  # where the last run stopped, when there is a counters table
     result = sweep(
         current.store,
         connections_api(settings.connections_api_endpoint),
         now_ms=int(time.time() * 1000),
-        start_key=cursor.load() if cursor else None,
+        start_key=cursor.load_cursor() if cursor else None,
         time_left_ms=context.get_remaining_time_in_millis,
     )
     if cursor:
-        cursor.save(result.cursor)
-    count(MetricName.STALE_CONNECTIONS_SWEPT, result.stale)
-    count(MetricName.GONE_CONNECTIONS_SWEPT, result.gone)
+        cursor.save_cursor(result.cursor)
+    emit(MetricName.STALE_CONNECTIONS_SWEPT, result.stale)
+    emit(MetricName.GONE_CONNECTIONS_SWEPT, result.gone)
     summary = {
         "scanned": result.scanned,
         "stale": result.stale,

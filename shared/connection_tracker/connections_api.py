@@ -48,3 +48,12 @@ def connections_api(endpoint: str) -> ConnectionsApi:
     return ConnectionsApi(
         boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, config=CLIENT_CONFIG)
     )
+
+
+def endpoint(configured: str | None, domain_name: str | None, stage: str | None) -> str | None:
+    """The stage's ``@connections`` endpoint: the configured one (``CONNECTIONS_API_ENDPOINT``), else
+    ``https://{domainName}/{stage}`` from the event, as API Gateway's documentation builds it for
+    a handler (``None`` when neither is known)."""
+    if configured:
+        return configured
+    return f"https://{domain_name}/{stage}" if domain_name and stage else None

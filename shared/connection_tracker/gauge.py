@@ -19,17 +19,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from connection_tracker.counters import TransactionCancelled
+from connection_tracker.store import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from connection_tracker.counters import CountersTable
 
-KEY = "counter"
-EXPIRES = "expiresAt"  # the counters table's TTL attribute
-COUNT_ITEM = "activeConnections"
-MARKER_PREFIX = "conn#"
 TOMBSTONE_SECONDS = 86_400
 # TransactWriteItems takes 100 actions: 99 markers and the count.
 _CHUNK = 99
@@ -54,48 +51,13 @@ class GaugeUpdateFailed(RuntimeError):
 
 
 class ActiveConnectionsGauge:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self.table_name = table_name
-
-    def _marker(self, connection_id: str) -> dict[str, Any]:
-        return {KEY: {"S": f"{MARKER_PREFIX}{connection_id}"}}
+    def __init__(self, counters: CountersTable) -> None:
+        self.counters = counters
 
     def _action(self, change: Change) -> dict[str, Any]:
         if change.delta > 0:
-            return {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": {**self._marker(change.connection_id), "open": {"BOOL": True}},
-                    "ConditionExpression": "attribute_not_exists(#key)",
-                    "ExpressionAttributeNames": {"#key": KEY},
-                }
-            }
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": self._marker(change.connection_id),
-                "UpdateExpression": "SET #open = :closed, #expires = :expires",
-                "ConditionExpression": "#open = :open",
-                "ExpressionAttributeNames": {"#open": "open", "#expires": EXPIRES},
-                "ExpressionAttributeValues": {
-                    ":open": {"BOOL": True},
-                    ":closed": {"BOOL": False},
-                    ":expires": {"N": str(int(time.time()) + TOMBSTONE_SECONDS)},
-                },
-            }
-        }
-
-    def _count_action(self, delta: int) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": {KEY: {"S": COUNT_ITEM}},
-                "UpdateExpression": "ADD #count :delta",
-                "ExpressionAttributeNames": {"#count": "count"},
-                "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
-            }
-        }
+            return self.counters.open_marker_action(change.connection_id)
+        return self.counters.close_marker_action(change.connection_id, int(time.time()) + TOMBSTONE_SECONDS)
 
     def apply(self, changes: Sequence[Change]) -> int:
         """Apply the changes that are not applied yet, in order; return how many were.
@@ -107,7 +69,7 @@ class ActiveConnectionsGauge:
         for chunk in _chunks(changes):
             try:
                 applied += self._apply_chunk(chunk)
-            except (ClientError, BotoCoreError) as exc:
+            except StoreError as exc:
                 raise GaugeUpdateFailed(chunk[0].position, str(exc)) from exc
         return applied
 
@@ -116,18 +78,11 @@ class ActiveConnectionsGauge:
             delta = sum(change.delta for change in changes)
             actions = [self._action(change) for change in changes]
             if delta:
-                actions.append(self._count_action(delta))
+                actions.append(self.counters.count_action(delta))
             try:
-                self._client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                reasons = exc.response.get("CancellationReasons", [])
-                replayed = {
-                    index
-                    for index, reason in enumerate(reasons)
-                    if reason.get("Code") == "ConditionalCheckFailed"
-                }
+                self.counters.transact(actions)
+            except TransactionCancelled as exc:
+                replayed = {i for i, code in enumerate(exc.reasons) if code == "ConditionalCheckFailed"}
                 if not replayed:  # cancelled for another reason (a conflict): let Lambda retry
                     raise
                 changes = [change for index, change in enumerate(changes) if index not in replayed]
@@ -136,45 +91,22 @@ class ActiveConnectionsGauge:
         return 0
 
     def count(self) -> int:
-        item = self._client.get_item(
-            TableName=self.table_name, Key={KEY: {"S": COUNT_ITEM}}, ConsistentRead=True
-        ).get("Item")
-        return int(item["count"]["N"]) if item and "count" in item else 0
+        return self.counters.count()
 
     # ----- reconcile ---------------------------------------------------------------------------
-    def markers(self) -> set[str]:
-        """The connections whose markers are open."""
-        found: set[str] = set()
-        for page in self._client.get_paginator("scan").paginate(
-            TableName=self.table_name,
-            ProjectionExpression="#key",
-            FilterExpression="#open = :open",
-            ExpressionAttributeNames={"#key": KEY, "#open": "open"},
-            ExpressionAttributeValues={":open": {"BOOL": True}},
-            ConsistentRead=True,
-        ):
-            found |= {
-                item[KEY]["S"].removeprefix(MARKER_PREFIX)
-                for item in page["Items"]
-                if item[KEY]["S"].startswith(MARKER_PREFIX)
-            }
-        return found
-
     def reconcile(self, live: Iterable[str]) -> dict[str, int]:
         """Make markers and count agree with the live connections; return the drift found."""
         live_ids = set(live)
-        marked = self.markers()
+        marked = self.counters.open_markers()
         missing = sorted(live_ids - marked)
         orphaned = sorted(marked - live_ids)
         for connection_id in missing:  # open, even over a tombstone: the item is there
-            self._client.put_item(
-                TableName=self.table_name, Item={**self._marker(connection_id), "open": {"BOOL": True}}
-            )
+            self.counters.mark_open(connection_id)
         self.apply([Change(connection_id, -1) for connection_id in orphaned])
         before = self.count()
         drift = len(live_ids) - before
         if drift:
-            self._client.update_item(**self._count_action(drift)["Update"])
+            self.counters.add_to_count(drift)
         return {
             "live": len(live_ids),
             "countBefore": before,

@@ -4,7 +4,7 @@ de-duplication. Both only ever remove a connection by its own connectionId."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from connection_tracker.connections_api import ConnectionsApiError
 from connection_tracker.observability import logger
@@ -12,8 +12,6 @@ from connection_tracker.settings import API_GATEWAY_MAX_CONNECTION_HOURS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from connection_tracker.connections_api import ConnectionsApi
     from connection_tracker.store import ConnectionStore
@@ -91,27 +89,3 @@ def close_oldest_beyond(
         store.delete(connection_id)  # $disconnect would too, but it is best-effort
         closed.append(connection_id)
     return closed
-
-
-class SweepCursor:
-    """Where the last sweep stopped, kept in the counters table (``counter = "sweeper#cursor"``)."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
-    def load(self) -> str | None:
-        item = self._client.get_item(TableName=self._table, Key=_cursor_key(), ConsistentRead=True).get(
-            "Item"
-        )
-        return item["after"]["S"] if item and "after" in item else None
-
-    def save(self, after: str | None) -> None:
-        item: dict[str, Any] = _cursor_key()
-        if after is not None:
-            item["after"] = {"S": after}
-        self._client.put_item(TableName=self._table, Item=item)
-
-
-def _cursor_key() -> dict[str, Any]:
-    return {"counter": {"S": "sweeper#cursor"}}

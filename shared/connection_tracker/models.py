@@ -27,7 +27,7 @@ _deserializer = TypeDeserializer()
 
 
 class ConnectionItem(BaseModel):
-    """A row of the connections table (DESIGN.md "The connection item")."""
+    """A row of the connections table (docs/architecture.md, "The connection item")."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 

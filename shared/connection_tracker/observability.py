@@ -42,8 +42,9 @@ metrics = Metrics(
 )
 
 
-def count(name: MetricName, value: float = 1) -> None:
-    """Add ``value`` to a metric of the catalogue, with the catalogue's unit."""
+def emit(name: MetricName, value: float = 1) -> None:
+    """Add a value of a metric of the catalogue to this invocation's metrics, with the catalogue's
+    unit: a count (summed with the invocation's other values) or a level (the gauge)."""
     metrics.add_metric(name=name, unit=CATALOGUE[name].unit, value=value)
 
 

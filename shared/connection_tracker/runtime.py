@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from connection_tracker.counters import CountersTable
 from connection_tracker.gauge import ActiveConnectionsGauge
 from connection_tracker.observability import logger
 from connection_tracker.settings import Settings, load_settings
@@ -20,6 +21,7 @@ from connection_tracker.store import ConnectionStore, dynamodb_client
 class Runtime:
     settings: Settings
     store: ConnectionStore
+    counters: CountersTable | None  # with COUNTERS_TABLE only
     gauge: ActiveConnectionsGauge | None  # with COUNTERS_TABLE only
 
 
@@ -30,10 +32,12 @@ def runtime() -> Runtime:
     for warning in settings.warnings():
         logger.warning(warning, extra={"configuration": "TTL_HOURS"})
     client = dynamodb_client()
+    counters = CountersTable(client, settings.counters_table) if settings.counters_table else None
     return Runtime(
         settings=settings,
         store=ConnectionStore(client, settings.connections_table),
-        gauge=ActiveConnectionsGauge(client, settings.counters_table) if settings.counters_table else None,
+        counters=counters,
+        gauge=ActiveConnectionsGauge(counters) if counters else None,
     )
 
 

@@ -25,7 +25,7 @@ class ConfigurationError(ValueError):
 
 
 class Settings(BaseModel):
-    """The functions' environment (DESIGN.md "Configuration")."""
+    """The functions' environment (docs/architecture.md, "Configuration")."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 

@@ -42,7 +42,7 @@ def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb", config=CLIENT_CONFIG)
 
 
-def _store_error(operation: str, exc: Exception) -> StoreError:
+def store_error(operation: str, exc: Exception) -> StoreError:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return StoreError(operation, error.get("Code", "Unknown"), error.get("Message", str(exc)))
@@ -69,9 +69,9 @@ class ConnectionStore:
                 raise ConnectionExists(
                     "PutItem", "ConditionalCheckFailedException", "already stored"
                 ) from exc
-            raise _store_error("PutItem", exc) from exc
+            raise store_error("PutItem", exc) from exc
         except BotoCoreError as exc:
-            raise _store_error("PutItem", exc) from exc
+            raise store_error("PutItem", exc) from exc
 
     def get(self, connection_id: str) -> ConnectionItem | None:
         """Strongly consistent read of one connection."""
@@ -80,7 +80,7 @@ class ConnectionStore:
                 TableName=self.table_name, Key=_key(connection_id), ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _store_error("GetItem", exc) from exc
+            raise store_error("GetItem", exc) from exc
         item = response.get("Item")
         return ConnectionItem.from_dynamodb(item) if item else None
 
@@ -94,7 +94,7 @@ class ConnectionStore:
                 TableName=self.table_name, Key=_key(connection_id), ReturnValues="ALL_OLD"
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _store_error("DeleteItem", exc) from exc
+            raise store_error("DeleteItem", exc) from exc
         old = response.get("Attributes")
         return plain_attributes(old) if old else None
 
@@ -114,7 +114,7 @@ class ConnectionStore:
                     (item["connectionId"]["S"], int(item["createdAt"]["N"])) for item in page["Items"]
                 )
         except (ClientError, BotoCoreError) as exc:
-            raise _store_error("Query", exc) from exc
+            raise store_error("Query", exc) from exc
         return found
 
     def scan_page(
@@ -131,7 +131,7 @@ class ConnectionStore:
         try:
             page = self.client.scan(**arguments)
         except (ClientError, BotoCoreError) as exc:
-            raise _store_error("Scan", exc) from exc
+            raise store_error("Scan", exc) from exc
         items = [
             (item["connectionId"]["S"], int(item["createdAt"]["N"]) if "createdAt" in item else None)
             for item in page["Items"]

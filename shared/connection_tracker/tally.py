@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import MetricName
 from connection_tracker.gauge import Change
-from connection_tracker.observability import count, logger, publish_distributions
+from connection_tracker.observability import emit, logger, publish_distributions
 from connection_tracker.streams import ConnectionEvent, EventKind, MalformedRecord, classify, sequence_number
 
 if TYPE_CHECKING:
@@ -120,10 +120,10 @@ class BatchTally:
         kinds = Counter(event.kind for event in events)
         for kind, metric in _COUNTERS.items():
             if kinds[kind]:
-                count(metric, kinds[kind])
+                emit(metric, kinds[kind])
         set_aside = len(self.set_aside(done))
         if set_aside:
-            count(MetricName.STREAM_RECORDS_FAILED, set_aside)
+            emit(MetricName.STREAM_RECORDS_FAILED, set_aside)
         for event in events:
             lines.add(f"connection {event.kind.value}", event.log_fields())
         lines.flush()

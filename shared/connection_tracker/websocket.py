@@ -57,7 +57,6 @@ class ConnectRequest:
     """A validated ``$connect``: who connects, and the metadata we keep about it."""
 
     connection_id: str
-    request_id: str | None
     client_id: str
     metadata: Mapping[str, str]
 
@@ -88,7 +87,6 @@ class ConnectRequest:
         }
         return cls(
             connection_id=connection_id,
-            request_id=context.get("requestId"),
             client_id=client_id,
             metadata={name: value for name, value in metadata.items() if isinstance(value, str) and value},
         )

@@ -9,7 +9,7 @@ from connection_tracker.catalogue import CATALOGUE, NAMESPACE, MetricName
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CONTRACT = {  # DESIGN.md, "Metric catalogue"
+CONTRACT = {  # docs/architecture.md, "Metric catalogue"
     "ConnectAccepted": "Count",
     "ConnectRejected": "Count",
     "ConnectFailed": "Count",

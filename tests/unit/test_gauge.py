@@ -7,12 +7,13 @@ import copy
 import pytest
 
 from connection_tracker.catalogue import MetricName
-from connection_tracker.gauge import KEY, ActiveConnectionsGauge
+from connection_tracker.counters import KEY, CountersTable
+from connection_tracker.gauge import ActiveConnectionsGauge
 
 
 @pytest.fixture
 def gauge(dynamodb, counters):
-    return ActiveConnectionsGauge(dynamodb, counters)
+    return ActiveConnectionsGauge(CountersTable(dynamodb, counters))
 
 
 @pytest.fixture
@@ -181,7 +182,7 @@ def test_reconcile_corrects_injected_drift(
     found = invoke("ReconcileFunction", {})
 
     assert gauge.count() == 3
-    assert gauge.markers() == {"a", "b", "c"}
+    assert gauge.counters.open_markers() == {"a", "b", "c"}
     assert (found["missingMarkers"], found["orphanedMarkers"], found["live"]) == (1, 1, 3)
     printed = output()
     assert printed.log("gauge reconciled")["level"] == "WARNING"
