@@ -44,7 +44,7 @@ $(PY311_VENV)/.installed: requirements-py311.txt
 	@touch $@
 
 test-py311: $(PY311_VENV)/.installed
-	$(PY311_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
+	$(PY311_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/functional tests/integration
 
 bench: install
 	$(BIN)/python -m bench
