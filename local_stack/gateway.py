@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from local_stack.scheduler import scheduled_event
+from local_stack.controls import PREFIX, Controls
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server
@@ -94,6 +94,7 @@ class Gateway:
         self.max_duration = max_duration
         self.connections: dict[str, LiveConnection] = {}
         self.skip_disconnect: set[str] = set()
+        self.controls = Controls(functions, self.skip_disconnect)
         self.counts = {"accepted": 0, "refused": 0, "disconnects": 0, "disconnects_skipped": 0}
         self._pending: dict[int, tuple[str, float]] = {}
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
@@ -309,22 +310,6 @@ class Gateway:
         asyncio.run_coroutine_threadsafe(live.socket.close(1000), self._loop)
         return True
 
-    def functions_state(self) -> dict[str, Any]:
-        """Each function's execution environments (process ids), invocations, errors and replacements."""
-        functions = self._functions
-        return {
-            name: {
-                "environments": pids,
-                "invocations": functions.invocations[name],
-                "errors": functions.errors[name],
-                "replaced": functions.replaced[name],
-            }
-            for name, pids in functions.environments().items()
-        }
-
-    def invoke_scheduled(self, logical_id: str) -> Any:  # noqa: ANN401
-        return self._functions.invoke(logical_id, scheduled_event())
-
 
 def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     prefix = f"/{gateway.stage}/@connections/"
@@ -363,8 +348,8 @@ def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             return connection_id
 
         def do_GET(self) -> None:
-            if urlsplit(self.path).path == "/_local/functions":
-                self._answer(200, gateway.functions_state())
+            if urlsplit(self.path).path.startswith(PREFIX):
+                self._answer(*gateway.controls.answer("GET", urlsplit(self.path).path, b""))
                 return
             if (connection_id := self._route()) is not None:
                 described = gateway.describe(connection_id)
@@ -373,24 +358,8 @@ def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             data = self.rfile.read(length)
-            if urlsplit(self.path).path == "/_local/skip-disconnect":
-                # fault injection: $disconnect is best-effort on API Gateway; lose it for these ids
-                ids = json.loads(data or b"{}").get("connectionIds", [])
-                gateway.skip_disconnect.update(str(connection_id) for connection_id in ids)
-                self._answer(200, {"skipping": len(gateway.skip_disconnect)})
-                return
-            if urlsplit(self.path).path.startswith("/_local/invoke/"):
-                # run a scheduled function now (the reconciliation, the sweeper), as EventBridge would
-                function = urlsplit(self.path).path.removeprefix("/_local/invoke/")
-                try:
-                    result = gateway.invoke_scheduled(function)
-                except KeyError:
-                    self._answer(404, {"message": f"no function {function}"})
-                    return
-                except Exception as exc:  # noqa: BLE001 - reported to the caller
-                    self._answer(500, {"message": str(exc)})
-                    return
-                self._answer(200, result)
+            if urlsplit(self.path).path.startswith(PREFIX):
+                self._answer(*gateway.controls.answer("POST", urlsplit(self.path).path, data))
                 return
             if (connection_id := self._route()) is not None:
                 self._answer(200) if gateway.post(connection_id, data) else self._gone(connection_id)

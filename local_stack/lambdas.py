@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack import emf
+from local_stack.periodic import Periodic
 from sam_template.handlers import LambdaContext, load_handler
 from sam_template.model import load_template
 
@@ -32,27 +33,24 @@ if TYPE_CHECKING:
 _DATA_PER_CALL = 1000
 
 
-class MetricShipper:
-    """Moves EMF documents into the emulated CloudWatch from a background thread."""
+class MetricShipper(Periodic):
+    """Moves EMF documents into the emulated CloudWatch from a background thread, as CloudWatch
+    Logs extracts them from the log after the fact."""
+
+    name = "emf-to-cloudwatch"
 
     def __init__(self, cloudwatch: Any, period: float = 0.1) -> None:  # noqa: ANN401
+        super().__init__(period)
         self._cloudwatch = cloudwatch
-        self._period = period
         self._data: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue()
-        self._stop = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
-        self._thread = threading.Thread(target=self._run, name="emf-to-cloudwatch", daemon=True)
-        self.shipped = 0
-
-    def start(self) -> None:
-        self._thread.start()
 
     def put(self, namespace: str, data: list[dict[str, Any]]) -> None:
         self._idle.clear()
         self._data.put((namespace, data))
 
-    def _drain(self) -> None:
+    def round(self) -> None:
         by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
         while True:
             try:
@@ -65,24 +63,15 @@ class MetricShipper:
                 self._cloudwatch.put_metric_data(
                     Namespace=namespace, MetricData=data[start : start + _DATA_PER_CALL]
                 )
-                self.shipped += len(data[start : start + _DATA_PER_CALL])
         if self._data.empty():
             self._idle.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._period):
-            try:
-                self._drain()
-            except Exception as exc:  # noqa: BLE001 - keep shipping
-                print(f"metrics shipping: {exc!r}")
 
     def flush(self, timeout: float = 10.0) -> None:
         self._idle.wait(timeout)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self._drain()
+        super().stop()
+        self.round()
 
 
 class FunctionError(RuntimeError):

@@ -30,6 +30,7 @@ from local_stack.aws import ACCOUNT, REGION
 from local_stack.filters import passes
 from local_stack.periodic import Periodic
 from local_stack.streams import StreamReader, lambda_record, without_split_inserts
+from local_stack.ttl import item_key
 from sam_template.intrinsics import getatt_resource
 
 if TYPE_CHECKING:
@@ -145,9 +146,15 @@ class StreamPoller(Periodic):
         }
         self.iterator_age = 0.0  # seconds between a record's creation and its delivery, last batch
 
-    def mark_ttl_deleted(self, connection_id: str) -> None:
+    @property
+    def function(self) -> str:
+        return self._function
+
+    def mark_ttl_deleted(self, key: str) -> None:
+        """The TTL process is deleting the item with this key (``ttl.item_key``): its REMOVE record
+        gets the TTL service's identity."""
         with self._ttl_lock:
-            self.ttl_deleted.add(connection_id)
+            self.ttl_deleted.add(key)
 
     # ----- thread ------------------------------------------------------------------------------
     def round(self) -> None:
@@ -179,7 +186,7 @@ class StreamPoller(Periodic):
     def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
         delivered = lambda_record(record, self.stream_arn)
         if delivered.get("eventName") == "REMOVE":
-            key = delivered["dynamodb"].get("Keys", {}).get("connectionId", {}).get("S")
+            key = item_key(delivered["dynamodb"].get("Keys") or {})
             with self._ttl_lock:
                 if key in self.ttl_deleted:
                     self.ttl_deleted.discard(key)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION
 
 if TYPE_CHECKING:
@@ -48,32 +48,15 @@ def scheduled_event(region: str = REGION) -> dict[str, Any]:
     }
 
 
-class Scheduler:
-    def __init__(self, functions: LocalFunctions, every: dict[str, float]) -> None:
+class Schedule(Periodic):
+    """One EventBridge schedule: invokes its function every period (a failed run is the function's
+    error, in its log; the next run comes all the same)."""
+
+    def __init__(self, functions: LocalFunctions, logical_id: str, seconds: float) -> None:
+        super().__init__(seconds)
+        self.name = f"schedule-{logical_id}"
         self._functions = functions
-        self._every = every
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.runs: dict[str, int] = dict.fromkeys(every, 0)
+        self._logical_id = logical_id
 
-    def start(self) -> None:
-        for logical_id, seconds in self._every.items():
-            thread = threading.Thread(
-                target=self._run, args=(logical_id, seconds), name=f"schedule-{logical_id}"
-            )
-            thread.daemon = True
-            thread.start()
-            self._threads.append(thread)
-
-    def _run(self, logical_id: str, seconds: float) -> None:
-        while not self._stop.wait(seconds):
-            try:
-                self._functions.invoke(logical_id, scheduled_event())
-            except Exception as exc:  # noqa: BLE001 - a failed run is the function's error, logged
-                print(f"schedule {logical_id}: {exc!r}")
-            self.runs[logical_id] += 1
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+    def round(self) -> None:
+        self._functions.invoke(self._logical_id, scheduled_event())

@@ -17,7 +17,7 @@ from local_stack import aws
 from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
 from local_stack.poller import StreamPoller, StreamSource, stream_sources
-from local_stack.scheduler import Scheduler, schedules
+from local_stack.scheduler import Schedule, schedules
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
 from sam_template.intrinsics import resolve
@@ -179,11 +179,9 @@ class LocalStack:
             if poller is None:
                 self.notices.append(f"TTL of {table_id} is not emulated: no function reads its stream")
                 continue
-            key_schema = self.template.properties(table_id)["KeySchema"]
             ttl = TtlEmulator(
                 aws.client("dynamodb", endpoint),
                 table_name=table_name,
-                key=next(k["AttributeName"] for k in key_schema if k["KeyType"] == "HASH"),
                 ttl_attribute=ttl_spec["AttributeName"],
                 on_expired=poller.mark_ttl_deleted,
                 period=self.options.ttl_period,
@@ -195,8 +193,9 @@ class LocalStack:
         for ttl in self.ttls:
             ttl.start()
         every = {**schedules(self.template), **self.options.schedule_every}
-        self.scheduler = Scheduler(self.functions, every)
-        self.scheduler.start()
+        self.schedules = [Schedule(self.functions, name, seconds) for name, seconds in every.items()]
+        for schedule in self.schedules:
+            schedule.start()
         self.reader = MetricsReader(self.cloudwatch, self.started_at)
 
     def distribution(self, name: str) -> list[float]:
@@ -229,7 +228,8 @@ class LocalStack:
         """Close every socket (their $disconnect runs), deliver what the stream still holds, stop."""
         with contextlib.suppress(Exception):
             await self.gateway.stop()
-        self.scheduler.stop()
+        for schedule in self.schedules:
+            schedule.stop()
         for ttl in self.ttls:
             ttl.stop()
         for poller in self.pollers:

@@ -9,6 +9,7 @@ deletes each item when its time comes, conditionally on the TTL still being in t
 from __future__ import annotations
 
 import heapq
+import json
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+def item_key(keys: dict[str, Any]) -> str:
+    """An item's key (a stream record's ``Keys``, typed JSON) as one comparable string."""
+    return json.dumps(keys, sort_keys=True, separators=(",", ":"))
+
+
 class TtlEmulator(Periodic):
     name = "ttl"
 
@@ -27,21 +33,18 @@ class TtlEmulator(Periodic):
         dynamodb: Any,  # noqa: ANN401 - boto3 client
         *,
         table_name: str,
-        key: str,
         ttl_attribute: str,
         on_expired: Callable[[str], None],
         period: float = 1.0,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table_name
-        self._key = key
         self._attribute = ttl_attribute
         self._on_expired = on_expired
         super().__init__(period)
-        self._due: list[tuple[float, str]] = []  # (ttl, key), a heap
+        self._due: list[tuple[float, str]] = []  # (ttl, item key as canonical JSON), a heap
         self._learned: list[tuple[float, str]] = []
         self._learned_lock = threading.Lock()
-        self.deleted = 0
 
     def round(self) -> None:
         self.sweep()
@@ -52,9 +55,9 @@ class TtlEmulator(Periodic):
         for record in records:
             image = record["dynamodb"].get("NewImage") or {}
             ttl = image.get(self._attribute, {}).get("N")
-            key = record["dynamodb"].get("Keys", {}).get(self._key, {}).get("S")
-            if ttl is not None and key is not None and record["eventName"] in ("INSERT", "MODIFY"):
-                learned.append((float(ttl), key))
+            keys = record["dynamodb"].get("Keys")
+            if ttl is not None and keys and record["eventName"] in ("INSERT", "MODIFY"):
+                learned.append((float(ttl), item_key(keys)))
         with self._learned_lock:
             self._learned.extend(learned)
 
@@ -72,7 +75,7 @@ class TtlEmulator(Periodic):
             try:
                 self._dynamodb.delete_item(
                     TableName=self._table,
-                    Key={self._key: {"S": key}},
+                    Key=json.loads(key),
                     ConditionExpression="#ttl < :now",
                     ExpressionAttributeNames={"#ttl": self._attribute},
                     ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
@@ -80,5 +83,4 @@ class TtlEmulator(Periodic):
             except self._dynamodb.exceptions.ConditionalCheckFailedException:
                 continue  # gone already, or its TTL moved on (a MODIFY record tells us when)
             deleted += 1
-        self.deleted += deleted
         return deleted

@@ -107,6 +107,8 @@ def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
         "expiryLagSeconds": percentiles(stack.distribution(MetricName.EXPIRY_LAG)),
         "streamIteratorAgeSeconds": round(max((p.iterator_age for p in stack.pollers), default=0.0), 3),
         "streamRecordsDelivered": sum(p.delivered["records"] for p in stack.pollers),
+        # per event source mapping: records, batches, filtered, retries, dead_lettered
+        "streamDelivery": {p.function: dict(p.delivered) for p in stack.pollers},
     }
 
 

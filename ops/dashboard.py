@@ -170,9 +170,11 @@ def body() -> dict[str, Any]:
 
 
 def rendered() -> str:
-    """The lines of template.yaml between the markers: the ``DashboardBody`` property."""
-    text = json.dumps(body(), indent=2)
-    return "      DashboardBody: !Sub |\n" + "".join(f"        {line}\n" for line in text.splitlines())
+    """The lines of template.yaml between the markers: the ``DashboardBody`` property, one widget
+    per line."""
+    widgets = [json.dumps(widget, separators=(", ", ": ")) for widget in body()["widgets"]]
+    lines = ['{"widgets": [', *[f"  {w}," for w in widgets[:-1]], f"  {widgets[-1]}", "]}"]
+    return "      DashboardBody: !Sub |\n" + "".join(f"        {line}\n" for line in lines)
 
 
 def _region(template: str) -> tuple[int, int]:
