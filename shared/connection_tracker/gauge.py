@@ -3,11 +3,12 @@
 The counters table holds one count item and one marker item per connection (``conn#<id>``).
 Applying a connection event writes, in one transaction, the marker change and the count change:
 INSERT creates the marker, open, if there is none; REMOVE closes an open marker and gives it a TTL
-(a day: far beyond the stream's retries), so a replayed INSERT of a closed connection still finds
-it. A record Lambda delivers again (a retried batch, a re-batched bisection, a crash after the
-write but before the response) finds its marker already in that state: the transaction names it,
-and it is applied without it. Every change is atomic, so no crash can leave count and markers
-apart.
+(the stream's ``MaximumRecordAgeInSeconds`` plus a margin: as long as a record can be delivered
+again), so a replayed INSERT of a closed connection still finds it, and the table stays
+proportional to the open connections. A record Lambda delivers again (a retried batch, a
+re-batched bisection, a crash after the write but before the response) finds its marker already
+in that state: the transaction names it, and it is applied without it. Every change is atomic,
+so no crash can leave count and markers apart.
 
 Only the records before a batch's first failure are applied: Lambda delivers that record and
 everything after it again, in order, so a REMOVE is never applied before its INSERT.
@@ -27,7 +28,10 @@ if TYPE_CHECKING:
 
     from connection_tracker.counters import CountersTable
 
-TOMBSTONE_SECONDS = 86_400
+# A closed marker (a tombstone) is kept while its INSERT can still be delivered again: as long as
+# the event source mapping delivers a record (MaximumRecordAgeInSeconds), plus this margin for a
+# batch in flight (a retried invocation, a consumer timeout).
+TOMBSTONE_MARGIN_SECONDS = 900
 # TransactWriteItems takes 100 actions: 99 markers and the count.
 _CHUNK = 99
 
@@ -51,13 +55,15 @@ class GaugeUpdateFailed(RuntimeError):
 
 
 class ActiveConnectionsGauge:
-    def __init__(self, counters: CountersTable) -> None:
+    def __init__(self, counters: CountersTable, max_record_age_seconds: int) -> None:
         self.counters = counters
+        self.tombstone_seconds = max_record_age_seconds + TOMBSTONE_MARGIN_SECONDS
 
     def _action(self, change: Change) -> dict[str, Any]:
         if change.delta > 0:
             return self.counters.open_marker_action(change.connection_id)
-        return self.counters.close_marker_action(change.connection_id, int(time.time()) + TOMBSTONE_SECONDS)
+        expires_at = int(time.time()) + self.tombstone_seconds
+        return self.counters.close_marker_action(change.connection_id, expires_at)
 
     def apply(self, changes: Sequence[Change]) -> int:
         """Apply the changes that are not applied yet, in order; return how many were.

@@ -37,7 +37,7 @@ def runtime() -> Runtime:
         settings=settings,
         store=ConnectionStore(client, settings.connections_table),
         counters=counters,
-        gauge=ActiveConnectionsGauge(counters) if counters else None,
+        gauge=ActiveConnectionsGauge(counters, settings.stream_max_record_age_seconds) if counters else None,
     )
 
 

@@ -40,6 +40,10 @@ class Settings(BaseModel):
     max_connections_per_client: int = Field(default=0, alias="MAX_CONNECTIONS_PER_CLIENT", ge=0)
     connections_api_endpoint: str | None = Field(default=None, alias="CONNECTIONS_API_ENDPOINT", min_length=1)
     dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    # the event source mapping's MaximumRecordAgeInSeconds: how long a record may be delivered again
+    stream_max_record_age_seconds: int = Field(
+        default=3600, alias="STREAM_MAX_RECORD_AGE_SECONDS", ge=60, le=604_800
+    )
 
     @field_validator("ttl_hours")
     @classmethod

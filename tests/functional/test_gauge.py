@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import copy
+import time
 
 import pytest
 
 from connection_tracker.catalogue import MetricName
 from connection_tracker.counters import KEY, CountersTable
-from connection_tracker.gauge import ActiveConnectionsGauge
+from connection_tracker.gauge import TOMBSTONE_MARGIN_SECONDS, ActiveConnectionsGauge
 
 
 @pytest.fixture
 def gauge(dynamodb, counters):
-    return ActiveConnectionsGauge(CountersTable(dynamodb, counters))
+    return ActiveConnectionsGauge(CountersTable(dynamodb, counters), max_record_age_seconds=3600)
 
 
 @pytest.fixture
@@ -190,3 +191,15 @@ def test_reconcile_corrects_injected_drift(
     # the gauge keeps counting exactly after the correction
     consume(records("closed", "b"))
     assert gauge.count() == 2
+
+
+def test_a_closed_marker_lives_as_long_as_its_records_can_be_delivered_again(
+    consume, records, dynamodb, counters, template, monkeypatch
+):
+    max_age = int(template.parameter_defaults()["StreamMaxRecordAgeSeconds"])
+    monkeypatch.setenv("STREAM_MAX_RECORD_AGE_SECONDS", str(max_age))
+    consume(records("opened", "a"), records("closed", "a"))
+    marker = dynamodb.get_item(TableName=counters, Key={KEY: {"S": "conn#a"}})["Item"]
+    lives = int(marker["expiresAt"]["N"]) - time.time()
+    assert max_age < lives <= max_age + TOMBSTONE_MARGIN_SECONDS  # not a day: the table stays small
+    assert lives < 86_400

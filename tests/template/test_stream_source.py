@@ -34,7 +34,8 @@ def test_stream_source_keeps_its_safety_settings(stream_source):
     assert stream_source["BisectBatchOnFunctionError"] is True
     assert stream_source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert 0 < stream_source["MaximumRetryAttempts"] <= 10
-    assert 60 <= stream_source["MaximumRecordAgeInSeconds"] <= 6 * 3600
+    max_age = stream_source["MaximumRecordAgeInSeconds"]
+    assert 60 <= int(load_template().parameter_defaults()[max_age["Ref"]]) <= 6 * 3600
     assert 1 <= stream_source["BatchSize"] <= 10_000
     assert 0 <= stream_source["MaximumBatchingWindowInSeconds"] <= 300
     destination = stream_source["DestinationConfig"]["OnFailure"]["Destination"]
@@ -44,3 +45,13 @@ def test_stream_source_keeps_its_safety_settings(stream_source):
 def test_dead_letter_queue_is_encrypted():
     queue = load_template().properties("StreamDeadLetterQueue")
     assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue
+
+
+def test_the_gauge_keeps_tombstones_as_long_as_the_mapping_delivers_a_record():
+    """One parameter sets how old a record the mapping still delivers and how long the consumer
+    keeps closed markers (the gauge adds its margin): they cannot drift apart."""
+    function = load_template().properties("StreamMetricsFunction")
+    (source,) = [e["Properties"] for e in function["Events"].values() if e["Type"] == "DynamoDB"]
+    variables = function["Environment"]["Variables"]
+    assert source["MaximumRecordAgeInSeconds"] == {"Ref": "StreamMaxRecordAgeSeconds"}
+    assert variables["STREAM_MAX_RECORD_AGE_SECONDS"] == {"Ref": "StreamMaxRecordAgeSeconds"}
