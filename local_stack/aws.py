@@ -37,9 +37,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 class MotoServer:
     """``moto.server`` in a child process, bound to loopback."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int | None = None, host: str = "127.0.0.1", stream_retention: float | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.stream_retention = stream_retention  # seconds a stream keeps records (None: 24 h)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,6 +52,14 @@ class MotoServer:
     def start(self, timeout: float = 30.0) -> None:
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "local_stack.moto_server", self.host, str(self.port)],
+            env={
+                **os.environ,
+                **(
+                    {"LOCAL_STREAM_RETENTION_SECONDS": str(self.stream_retention)}
+                    if self.stream_retention
+                    else {}
+                ),
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -44,6 +44,11 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--log", type=Path, default=Path(".local-stack/functions.log"), help="functions' log file"
     )
+    up.add_argument(
+        "--stream-retention",
+        type=_positive,
+        help="seconds the emulated streams keep records before trimming them (AWS: 24 h, the default)",
+    )
 
     load = commands.add_parser("load", help="N concurrent WebSocket clients against any endpoint")
     load.add_argument("url", help="ws:// or wss:// URL (the stack's, or a deployed stage's)")
@@ -96,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             if seconds
         },
         max_per_client=chosen.max_per_client,
+        stream_retention=chosen.stream_retention,
     )
     try:
         return asyncio.run(serve(options))

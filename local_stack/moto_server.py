@@ -1,10 +1,12 @@
-"""moto's server, as ``python -m moto.server`` runs it, with one fix and two changes for throughput:
+"""moto's server, as ``python -m moto.server`` runs it, with fixes for faithfulness and throughput:
 
 - stream records get unique sequence numbers: moto numbers them by the shard's length without a
   lock, so two concurrent writes on the threaded server could share one (seen: 2 of 300);
 - a transaction copies the items it touches, not the tables: moto deep-copies every table a
   transaction touches (once per action: a 1,000-marker gauge batch took 37 s), so a table that
   only grows (the gauge's markers) made every batch slower;
+- stream records are trimmed after the retention (24 h; ``LOCAL_STREAM_RETENTION_SECONDS``) and
+  shard iterators expire after 15 minutes, as on AWS (moto keeps both forever);
 - requests are not logged (werkzeug writes a line per request);
 - the backend of a request is looked up once per SigV4 scope and ``X-Amz-Target`` service, not by
   matching every backend's URL patterns on every request (a third of moto's time under load).
@@ -20,13 +22,16 @@ import os
 import signal
 import sys
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
+from moto.core.exceptions import JsonRESTError
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import StreamShard, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -56,19 +61,95 @@ class _Dispatcher(DomainDispatcherApplication):
 _journal = threading.local()
 
 
+# DynamoDB Streams keeps records 24 hours, then trims them; a shard iterator expires 15 minutes
+# after it is returned (DynamoDB Streams API reference: GetRecords, TrimmedDataAccessException and
+# ExpiredIteratorException). moto keeps both forever, so a long-running stack only grows.
+STREAM_RETENTION_SECONDS = 86_400.0
+ITERATOR_LIFETIME_SECONDS = 900.0
+
+
+class TrimmedDataAccessException(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__(
+            "TrimmedDataAccessException",
+            "The operation attempted to read past the oldest stream record in a shard (trimmed).",
+        )
+
+
+class ExpiredIteratorException(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__("ExpiredIteratorException", "Iterator expired: shard iterators last 15 minutes.")
+
+
+def _now() -> float:
+    return time.time()
+
+
 def _serialize_stream_appends() -> None:
+    """Stream records get unique sequence numbers (one append at a time) and are trimmed once older
+    than the retention: the shard's starting sequence number moves past them, as on AWS."""
     add = StreamShard.add
+    get = StreamShard.get
     lock = threading.Lock()
 
     def add_one_at_a_time(self: StreamShard, old: Any, new: Any) -> None:  # noqa: ANN401
         with lock:
             before = len(self.items)
             add(self, old, new)
+            created: list[float] = self.__dict__.setdefault("created", [])
+            now = _now()
+            created.extend(now for _ in self.items[before:])
             appended = getattr(_journal, "records", None)
             if appended is not None:
                 appended.extend((self, record) for record in self.items[before:])
+            expired = next(
+                (i for i, at in enumerate(created) if now - at < STREAM_RETENTION_SECONDS), len(created)
+            )
+            if expired:
+                del self.items[:expired], created[:expired]
+                self.starting_sequence_number += expired
+
+    def get_untrimmed(self: StreamShard, start: int, quantity: int) -> list[dict[str, Any]]:
+        if start < self.starting_sequence_number:
+            raise TrimmedDataAccessException
+        return get(self, start, quantity)
 
     StreamShard.add = add_one_at_a_time  # type: ignore[method-assign]
+    StreamShard.get = get_untrimmed  # type: ignore[method-assign]
+
+
+def _expire_iterators() -> None:
+    """Shard iterators expire 15 minutes after they are returned (moto keeps every one: a poller
+    asking five times a second made its memory grow without end)."""
+    get_shard_iterator = DynamoDBStreamsBackend.get_shard_iterator
+    get_records = DynamoDBStreamsBackend.get_records
+    issued: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def forget_expired(backend: DynamoDBStreamsBackend) -> None:
+        now = _now()
+        with lock:
+            for arn in [arn for arn, at in issued.items() if now - at > ITERATOR_LIFETIME_SECONDS]:
+                issued.pop(arn, None)
+                backend.shard_iterators.pop(arn, None)
+            for arn in backend.shard_iterators:
+                issued.setdefault(arn, now)
+
+    def get_shard_iterator_expiring(self: DynamoDBStreamsBackend, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        forget_expired(self)
+        iterator = get_shard_iterator(self, *args, **kwargs)
+        with lock:
+            issued[iterator.arn] = _now()
+        return iterator
+
+    def get_records_expiring(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
+        forget_expired(self)
+        if iterator_arn not in self.shard_iterators:
+            raise ExpiredIteratorException
+        return get_records(self, iterator_arn, limit)
+
+    DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator_expiring  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = get_records_expiring  # type: ignore[method-assign]
 
 
 def _key_of(table: Table, op: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
@@ -134,7 +215,12 @@ def _journal_transactions() -> None:
 
 
 def main(host: str, port: int) -> None:
+    global STREAM_RETENTION_SECONDS  # noqa: PLW0603 - set once, before the server starts
+    STREAM_RETENTION_SECONDS = float(
+        os.environ.get("LOCAL_STREAM_RETENTION_SECONDS") or STREAM_RETENTION_SECONDS
+    )
     _serialize_stream_appends()
+    _expire_iterators()
     _journal_transactions()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("MOTO_PORT", str(port))

@@ -125,7 +125,7 @@ class StreamPoller(Periodic):
     ) -> None:
         self._functions = functions
         self._function = function
-        self._reader = StreamReader(streams, stream_arn, settings.starting_position)
+        self._reader = StreamReader(streams, stream_arn, settings.starting_position, on_trimmed=self._trimmed)
         self.stream_arn = stream_arn
         self.settings = settings
         self._sqs = sqs
@@ -143,8 +143,15 @@ class StreamPoller(Periodic):
             "filtered": 0,
             "retries": 0,
             "dead_lettered": 0,
+            "trimmed": 0,  # times records were trimmed from the stream before they were delivered
         }
         self.iterator_age = 0.0  # seconds between a record's creation and its delivery, last batch
+
+    def _trimmed(self, shard_id: str) -> None:
+        """Records of the shard were trimmed (older than the stream's retention) before this
+        mapping read them: they are lost, as on AWS; said, never silent."""
+        self.delivered["trimmed"] += 1
+        print(f"{self.name} {self._function}: records of {shard_id} were trimmed before delivery (lost)")
 
     @property
     def function(self) -> str:

@@ -72,13 +72,16 @@ class Options:
     log_path: Path = Path(".local-stack/functions.log")
     schedule_every: dict[str, float] = field(default_factory=dict)  # logical id -> seconds
     max_per_client: int | None = None
+    stream_retention: float | None = None  # seconds the emulated streams keep records (None: 24 h)
 
 
 class LocalStack:
     def __init__(self, options: Options, template: Template | None = None) -> None:
         self.options = options
         self.template = template or load_template()
-        self.moto = aws.MotoServer(port=options.aws_port or None, host=options.host)
+        self.moto = aws.MotoServer(
+            port=options.aws_port or None, host=options.host, stream_retention=options.stream_retention
+        )
         self.notices: list[str] = []  # what this machine does not emulate of the template, said at start
         self.started_at = time.time()
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from mypy_boto3_dynamodbstreams.client import DynamoDBStreamsClient
 
@@ -32,32 +32,63 @@ def read_all(client: DynamoDBStreamsClient, stream_arn: str) -> Iterator[dict[st
 
 
 class StreamReader:
-    """Reads a stream's new records shard by shard, each shard from ``starting_position`` on."""
+    """Reads a stream's new records shard by shard, each shard from ``starting_position`` on.
 
-    def __init__(self, client: Any, stream_arn: str, starting_position: str = "TRIM_HORIZON") -> None:  # noqa: ANN401
+    An expired iterator is renewed after the last record read. Records trimmed before they were
+    read (older than the stream's retention) are lost, as on AWS: ``on_trimmed`` is told, and
+    reading goes on from the oldest record left.
+    """
+
+    def __init__(
+        self,
+        client: Any,  # noqa: ANN401 - boto3 dynamodbstreams client
+        stream_arn: str,
+        starting_position: str = "TRIM_HORIZON",
+        on_trimmed: Callable[[str], None] | None = None,
+    ) -> None:
         self._client = client
         self.stream_arn = stream_arn
         self._starting_position = starting_position
+        self._on_trimmed = on_trimmed
         self._iterators: dict[str, str | None] = {}
+        self._last: dict[str, str] = {}  # shard -> sequence number of the last record read
+
+    def _iterator(self, shard_id: str, kind: str, after: str | None = None) -> str:
+        arguments = {"StreamArn": self.stream_arn, "ShardId": shard_id, "ShardIteratorType": kind}
+        if after is not None:
+            arguments["SequenceNumber"] = after
+        return str(self._client.get_shard_iterator(**arguments)["ShardIterator"])
 
     def shards(self) -> list[str]:
         description = self._client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in description["Shards"]:
             if shard["ShardId"] not in self._iterators:
-                self._iterators[shard["ShardId"]] = self._client.get_shard_iterator(
-                    StreamArn=self.stream_arn,
-                    ShardId=shard["ShardId"],
-                    ShardIteratorType=self._starting_position,
-                )["ShardIterator"]
+                self._iterators[shard["ShardId"]] = self._iterator(shard["ShardId"], self._starting_position)
         return list(self._iterators)
 
     def read(self, shard_id: str) -> Iterator[dict[str, Any]]:
         """The records of ``shard_id`` that arrived since the last read (boto3's parsed shape)."""
-        while self._iterators.get(shard_id):
-            page = self._client.get_records(ShardIterator=self._iterators[shard_id], Limit=1000)
+        errors = self._client.exceptions
+        while iterator := self._iterators.get(shard_id):
+            try:
+                page = self._client.get_records(ShardIterator=iterator, Limit=1000)
+            except errors.ExpiredIteratorException:
+                last = self._last.get(shard_id)
+                self._iterators[shard_id] = (
+                    self._iterator(shard_id, "AFTER_SEQUENCE_NUMBER", last)
+                    if last
+                    else self._iterator(shard_id, self._starting_position)
+                )
+                continue
+            except errors.TrimmedDataAccessException:
+                if self._on_trimmed is not None:
+                    self._on_trimmed(shard_id)
+                self._iterators[shard_id] = self._iterator(shard_id, "TRIM_HORIZON")
+                continue
             self._iterators[shard_id] = page.get("NextShardIterator")
             if not page["Records"]:
                 return
+            self._last[shard_id] = page["Records"][-1]["dynamodb"]["SequenceNumber"]
             yield from page["Records"]
 
 
