@@ -1,18 +1,21 @@
 """``make bench``: every benchmark, each reported as ratios against its same-run baseline.
 
-``python -m bench [connect|stream|local]`` runs some of them.
+``python -m bench [connect|stream|local]`` runs some of them; ``python -m bench soak [options]``
+runs the 30-minute soak (not part of ``make bench``: see ``bench/soak.py``).
 """
 
 from __future__ import annotations
 
 import sys
 
-from bench import connect, local, stream
+from bench import connect, local, soak, stream
 
 BENCHMARKS = {"connect": connect.run, "stream": stream.run, "local": local.run}
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["soak"]:
+        return soak.main(argv[1:])
     chosen = argv or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:

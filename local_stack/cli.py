@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from local_stack.loadgen import LoadPlan, run_load
+from local_stack.loadgen import LoadPlan, SteadyPlan, run_load, run_steady
 from local_stack.stack import Options, serve
 
 
@@ -60,11 +60,28 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--abrupt", type=float, default=0.0, help="fraction dropping the TCP connection")
     load.add_argument("--together", action="store_true", help="hold every socket until all are connected")
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
+    load.add_argument("--rate", type=_positive, help="steady mode: new connections per second")
+    load.add_argument("--duration", type=_positive, help="steady mode: seconds of opening connections")
+    load.add_argument(
+        "--report-every", type=_positive, default=60.0, help="steady mode: seconds per report (60)"
+    )
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "load" and (args.rate is not None or args.duration is not None):
+        if args.rate is None or args.duration is None:
+            parser().error("steady mode needs both --rate and --duration")
+        steady = SteadyPlan(
+            url=args.url,
+            rate=args.rate,
+            duration=args.duration,
+            hold=args.hold,
+            client_prefix=args.client_prefix,
+            report_every=args.report_every,
+        )
+        return run_steady(steady, as_json=args.json)
     if args.command == "load":
         plan = LoadPlan(
             url=args.url,
