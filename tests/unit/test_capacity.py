@@ -1,0 +1,102 @@
+"""The capacity model's formulas on hand-computed cases, and its refusal of nonsense."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ops import capacity
+from ops.capacity import CapacityError, Load, estimate
+
+
+def test_a_small_load_by_hand():
+    # 10 connects/s, 60 s each, no TTL share: 600 open; 10 puts + 10 deletes per second
+    found = estimate(Load(10, 60))
+    assert found.open_connections == 600
+    assert found.connections_write_units == 20
+    assert found.stream_records_per_second == 20
+    assert found.stream_shards == 1
+    # a batch every 5 s holds 100 records: 0.2 invocations/s, 2 transactions (99 + 1) each
+    assert found.consumer_invocations_per_second == pytest.approx(0.2)
+    assert found.gauge_transactions_per_second == pytest.approx(0.4)
+    # markers: 10 opened + 10 closed, 2 units each; the count: 2 units per transaction
+    assert found.counters_write_units == pytest.approx(40 + 0.8)
+    assert found.counters_read_units == pytest.approx(0.2)
+    assert found.concurrency["ConnectFunction"] == pytest.approx(10 * capacity.CONNECT_SECONDS)
+    assert found.binding == []
+
+
+def test_ttl_deletes_cost_no_writes_and_no_disconnects():
+    found = estimate(Load(10, 60, ttl_share=0.5))
+    assert found.connections_write_units == 10 + 5
+    assert found.concurrency["DisconnectFunction"] == pytest.approx(5 * capacity.DISCONNECT_SECONDS)
+
+
+def test_without_the_gauge_the_counters_table_costs_nothing():
+    found = estimate(Load(10, 60, gauge=False))
+    assert (found.counters_write_units, found.counters_read_units, found.gauge_transactions_per_second) == (
+        0,
+        0,
+        0,
+    )
+
+
+def test_the_per_client_limit_adds_half_a_read_unit_per_connect():
+    assert estimate(Load(10, 60, max_per_client=2)).connections_read_units == pytest.approx(
+        estimate(Load(10, 60)).connections_read_units + 5
+    )
+
+
+def test_monthly_cost_of_api_gateway_by_hand():
+    # 1 connect/s for 30 days, held 60 s: 2 messages/s; 60 open connections all month
+    found = estimate(Load(1, 60))
+    seconds = 30 * 86_400
+    messages = 2 * seconds * 1.00 / 1e6
+    minutes = 60 * seconds / 60 * 0.25 / 1e6
+    assert found.monthly_cost["API Gateway"] == pytest.approx(messages + minutes, abs=0.01)
+    assert found.monthly_cost["total"] == pytest.approx(
+        sum(value for name, value in found.monthly_cost.items() if name != "total"), abs=0.05
+    )
+
+
+def test_what_binds_first_at_scale():
+    assert any("500/s quota" in reason for reason in estimate(Load(1_000, 60)).binding)
+    assert any("keepalives" in reason for reason in estimate(Load(1, 900)).binding)
+    assert any("2 hours" in reason for reason in estimate(Load(1, 3 * 3600)).binding)
+    # the count item: 2 units per transaction, 11 transactions per 1,000-record batch
+    hot = estimate(Load(30_000, 60))
+    assert hot.count_item_write_units > 1_000
+    assert any("shard the count item" in reason for reason in hot.binding)
+    assert not any("count item" in reason for reason in estimate(Load(10_000, 60)).binding)
+
+
+def test_a_lifetime_beyond_two_hours_is_cut_at_two_hours():
+    assert estimate(Load(1, 5 * 3600)).open_connections == 7_200
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"connects_per_second": 0, "mean_lifetime_seconds": 60}, "above 0"),
+        ({"connects_per_second": -5, "mean_lifetime_seconds": 60}, "above 0"),
+        ({"connects_per_second": float("nan"), "mean_lifetime_seconds": 60}, "above 0"),
+        ({"connects_per_second": 1, "mean_lifetime_seconds": 0}, "seconds above 0"),
+        ({"connects_per_second": 1, "mean_lifetime_seconds": 60, "ttl_share": 1.5}, "from 0 to 1"),
+        ({"connects_per_second": 1, "mean_lifetime_seconds": 60, "ttl_share": -0.1}, "from 0 to 1"),
+        ({"connects_per_second": 1, "mean_lifetime_seconds": 60, "max_per_client": -1}, "0 \\(unlimited\\)"),
+    ],
+)
+def test_nonsense_is_refused_with_a_clear_message(arguments, message):
+    with pytest.raises(CapacityError, match=message):
+        Load(**arguments)
+
+
+def test_the_command_line(capfd):
+    assert capacity.main(["--connects-per-second", "100", "--mean-lifetime", "900", "--json"]) == 0
+    printed = json.loads(capfd.readouterr().out)
+    assert printed["open_connections"] == 90_000
+    with pytest.raises(SystemExit) as refused:
+        capacity.main(["--connects-per-second", "100", "--mean-lifetime", "900", "--ttl-share", "2"])
+    assert refused.value.code == 2
+    assert "from 0 to 1" in capfd.readouterr().err
