@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import multiprocessing
 import queue
 import threading
@@ -25,6 +26,7 @@ from sam_template.model import load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
     from multiprocessing.connection import Connection
 
     from sam_template.model import Template
@@ -35,7 +37,14 @@ _DATA_PER_CALL = 1000
 
 class MetricShipper(Periodic):
     """Moves EMF documents into the emulated CloudWatch from a background thread, as CloudWatch
-    Logs extracts them from the log after the fact."""
+    Logs extracts them from the log after the fact.
+
+    Values are aggregated per metric and second into ``StatisticValues`` (sample count, sum,
+    minimum, maximum) before ``PutMetricData``: one second is the finest resolution CloudWatch
+    stores ("high-resolution metrics"), and moto keeps one object per value it is given, which
+    made every status query slower as a long run went on. Percentiles come from the values
+    themselves (``LocalFunctions.distributions``).
+    """
 
     name = "emf-to-cloudwatch"
 
@@ -51,13 +60,34 @@ class MetricShipper(Periodic):
         self._data.put((namespace, data))
 
     def round(self) -> None:
-        by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        aggregated: dict[tuple[str, str, tuple[tuple[str, str], ...], str, datetime], list[float]] = {}
         while True:
             try:
                 namespace, data = self._data.get_nowait()
             except queue.Empty:
                 break
-            by_namespace[namespace].extend(data)
+            for datum in data:
+                dimensions = tuple((d["Name"], d["Value"]) for d in datum["Dimensions"])
+                second = datum["Timestamp"].replace(microsecond=0)
+                key = (namespace, datum["MetricName"], dimensions, datum["Unit"], second)
+                stats = aggregated.setdefault(key, [0.0, 0.0, math.inf, -math.inf])
+                for value in datum["Values"]:
+                    stats[0] += 1
+                    stats[1] += value
+                    stats[2] = min(stats[2], value)
+                    stats[3] = max(stats[3], value)
+        by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (namespace, name, dimensions, unit, second), (count, total, low, high) in aggregated.items():
+            by_namespace[namespace].append(
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": n, "Value": v} for n, v in dimensions],
+                    "Timestamp": second,
+                    "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high},
+                    "Unit": unit,
+                    "StorageResolution": 1,
+                }
+            )
         for namespace, data in by_namespace.items():
             for start in range(0, len(data), _DATA_PER_CALL):
                 self._cloudwatch.put_metric_data(
@@ -194,6 +224,7 @@ class LocalFunctions:
         self._log_lock = threading.Lock()
         self._idle: dict[str, queue.Queue[ExecutionEnvironment]] = {}
         self._environments: dict[str, list[ExecutionEnvironment]] = {}
+        self._limits: dict[str, int] = {}
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
@@ -202,22 +233,30 @@ class LocalFunctions:
         self.distributions: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
 
     def load(self, concurrency: dict[str, int]) -> None:
-        """Start the execution environments of each function (``{logical id: how many}``), all at
-        once, and wait for their Init phases."""
-        for logical_id, count in concurrency.items():
+        """Each function may run up to ``concurrency[logical id]`` execution environments. One is
+        started now and waited for (warm, as after a first invocation); more start on demand,
+        each with its own cold start, while every one is busy: Lambda scales out the same way."""
+        for logical_id, limit in concurrency.items():
             self._idle[logical_id] = queue.Queue()
-            self._environments[logical_id] = []
-            for _ in range(count):
-                self._add(logical_id)
-        for started in self._environments.values():
-            for environment in started:
-                environment.initialise()
+            self._environments[logical_id] = [ExecutionEnvironment(self._template.path, logical_id)]
+            self._limits[logical_id] = limit
+        for logical_id, (environment,) in self._environments.items():
+            environment.initialise()
+            self._idle[logical_id].put(environment)
 
-    def _add(self, logical_id: str) -> None:
-        environment = ExecutionEnvironment(self._template.path, logical_id)
+    def _take(self, logical_id: str) -> ExecutionEnvironment:
+        """An idle environment; else a new one while the limit allows; else the next one freed."""
+        idle = self._idle[logical_id]
+        try:
+            return idle.get_nowait()
+        except queue.Empty:
+            pass
         with self._lock:
-            self._environments[logical_id].append(environment)
-        self._idle[logical_id].put(environment)
+            if len(self._environments[logical_id]) < self._limits[logical_id]:
+                environment = ExecutionEnvironment(self._template.path, logical_id)
+                self._environments[logical_id].append(environment)
+                return environment
+        return idle.get()
 
     def environments(self) -> dict[str, list[int]]:
         """The process ids of each function's execution environments."""
@@ -228,10 +267,10 @@ class LocalFunctions:
         """Invoke synchronously (waiting for a free environment); a handler exception, a crash or a
         timeout raises :class:`FunctionError`."""
         timeout = float(self._template.function_timeout(logical_id))
-        environment = self._idle[logical_id].get()
+        environment = self._take(logical_id)
         while not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one
             self._replace(logical_id, environment, "environment exited while idle")
-            environment = self._idle[logical_id].get()
+            environment = self._take(logical_id)
         self.invocations[logical_id] += 1
         try:
             succeeded, response, output = environment.invoke(event, timeout)
@@ -256,10 +295,10 @@ class LocalFunctions:
         with self._lock:
             self._environments[logical_id].remove(environment)
         self.replaced[logical_id] += 1
+        # the next invocation starts a new environment (its Init runs again), as on Lambda
         self._write(
             [f"{time.strftime('%H:%M:%S')} {logical_id} {reason}; environment {environment.pid} replaced\n"]
         )
-        self._add(logical_id)
 
     def stop(self) -> None:
         with self._lock:

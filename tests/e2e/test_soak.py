@@ -1,0 +1,35 @@
+"""A short soak (two minutes, a few thousand connection lifecycles) through the local stack: its
+throughput must not sag and its memory must not grow; every accepted connection is counted.
+The 30-minute version is ``python -m bench soak`` (README, "Benchmarks")."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.soak import soak
+from local_stack.loadgen import SteadyPlan
+from tests.e2e.conftest import start_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+RATE, SECONDS, HOLD, INTERVAL = 20.0, 120.0, 1.0, 30.0  # 2,400 lifecycles
+MEMORY_GROWTH_MB = 150  # over the run, for the whole process tree
+
+
+def test_two_minutes_of_steady_load_neither_slow_down_nor_grow(tmp_path):
+    stack = start_stack(tmp_path, "--stream-retention", "120")
+    try:
+        reports, summary = soak(
+            stack, SteadyPlan(stack.url, RATE, SECONDS, HOLD, "soak", report_every=INTERVAL)
+        )
+    finally:
+        stack.stop(timeout=60)
+
+    assert len(reports) >= SECONDS / INTERVAL
+    first, last = reports[0], reports[int(SECONDS / INTERVAL) - 1]
+    assert last["connectsPerSecond"] >= 0.7 * first["connectsPerSecond"], reports
+    assert first["connectsPerSecond"] >= 0.9 * RATE, "the stack did not even keep up at the start"
+    assert last["residentMB"] - first["residentMB"] < MEMORY_GROWTH_MB, [r["residentMB"] for r in reports]
+    assert max(r["iteratorAgeMaxSeconds"] or 0 for r in reports) < 10
+    assert summary["accepted"] == RATE * SECONDS
+    assert summary["connectionsOpenedCounted"] == summary["accepted"]
