@@ -79,6 +79,10 @@ class BatchTally:
             logger.exception("stream record raised", extra={"sequenceNumber": number})
             failure = f"{type(exc).__name__}: {exc}"
             outcome = Failed(failure) if number else SetAside(raw, failure)
+        if outcome is None:
+            logger.debug(
+                "record ignored", extra={"eventName": record.get("eventName"), "sequenceNumber": number}
+            )
         self.sequence_numbers.append(number)
         self.outcomes.append(outcome)
         return outcome

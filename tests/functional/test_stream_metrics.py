@@ -240,3 +240,18 @@ def test_distributions_respect_the_100_value_limit(consume, batch, output):
     assert len(printed.emf) == 1 + 3
     assert len(printed.metric_values()[MetricName.CONNECTION_LIFETIME]) == 250
     assert printed.metric_values()[MetricName.CONNECTIONS_CLOSED] == [250.0]
+
+
+def test_at_debug_level_an_ignored_record_has_its_line(consume, batch, output):
+    from connection_tracker.observability import logger
+
+    logger.setLevel("DEBUG")  # what POWERTOOLS_LOG_LEVEL=DEBUG sets
+    try:
+        consume(only(batch, MODIFIED))
+        line = output().log("record ignored")
+    finally:
+        logger.setLevel("INFO")
+    assert (line["eventName"], line["sequenceNumber"]) == (
+        "MODIFY",
+        batch["Records"][MODIFIED]["dynamodb"]["SequenceNumber"],
+    )
