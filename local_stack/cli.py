@@ -18,6 +18,14 @@ def _positive(text: str) -> float:
     return value
 
 
+def _schedule(text: str) -> tuple[str, float]:
+    """``SweeperFunction=2`` -> ("SweeperFunction", 2.0)."""
+    name, _, seconds = text.partition("=")
+    if not name or not seconds:
+        raise argparse.ArgumentTypeError(f"expected FUNCTION=SECONDS, not {text!r}")
+    return name, _positive(seconds)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__)
     commands = root.add_subparsers(dest="command")
@@ -35,9 +43,13 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--interval", type=_positive, default=1.0, help="seconds between view refreshes")
     up.add_argument("--headless", action="store_true", help="one JSON status line per interval")
     up.add_argument(
-        "--sweep-every", type=_positive, help="seconds between sweeper runs (template: its schedule)"
+        "--schedule-every",
+        type=_schedule,
+        action="append",
+        default=[],
+        metavar="FUNCTION=SECONDS",
+        help="run a scheduled function (its logical id) this often instead of its template schedule",
     )
-    up.add_argument("--reconcile-every", type=_positive, help="seconds between gauge reconciliations")
     up.add_argument(
         "--max-per-client", type=int, help="MAX_CONNECTIONS_PER_CLIENT override (template: its default)"
     )
@@ -109,14 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         interval=chosen.interval,
         headless=chosen.headless,
         log_path=chosen.log,
-        schedule_every={
-            name: seconds
-            for name, seconds in (
-                ("SweeperFunction", chosen.sweep_every),
-                ("ReconcileFunction", chosen.reconcile_every),
-            )
-            if seconds
-        },
+        schedule_every=dict(chosen.schedule_every),
         max_per_client=chosen.max_per_client,
         stream_retention=chosen.stream_retention,
     )

@@ -74,6 +74,7 @@ class Gateway:
         self,
         functions: LocalFunctions,
         *,
+        routes: dict[str, str],
         stage: str,
         api_id: str = "local",
         host: str = "127.0.0.1",
@@ -84,6 +85,7 @@ class Gateway:
         max_duration: float = 7200.0,
     ) -> None:
         self._functions = functions
+        self.routes = routes  # route key -> logical id of the function its integration invokes
         self.stage = stage
         self.api_id = api_id
         self.host = host
@@ -205,7 +207,9 @@ class Gateway:
         if query:
             event["queryStringParameters"] = {name: values[-1] for name, values in query.items()}
             event["multiValueQueryStringParameters"] = query
-        response = await self._invoke("ConnectFunction", event)
+        connect = self.routes.get("$connect")
+        # without a $connect route API Gateway accepts every handshake
+        response = await self._invoke(connect, event) if connect else {"statusCode": 200}
         status = int(response.get("statusCode", 200))
         if not 200 <= status < 300:
             self.counts["refused"] += 1
@@ -230,7 +234,8 @@ class Gateway:
         try:
             async for _message in socket:
                 live.last_active = time.time()
-                # No route but $connect/$disconnect exists: API Gateway answers "Forbidden".
+                # Message routes are not emulated yet (README): API Gateway answers an unrouted
+                # message with "Forbidden".
                 await socket.send(json.dumps({"message": "Forbidden", "connectionId": connection_id}))
         except ConnectionClosed:
             pass
@@ -251,6 +256,9 @@ class Gateway:
             await asyncio.sleep(min(idle_left, age_left, 1.0))
 
     async def _disconnect(self, live: LiveConnection) -> None:
+        disconnect = self.routes.get("$disconnect")
+        if disconnect is None:
+            return
         if live.connection_id in self.skip_disconnect:
             self.skip_disconnect.discard(live.connection_id)
             self.counts["disconnects_skipped"] += 1
@@ -264,7 +272,7 @@ class Gateway:
         event["headers"] = {"Host": f"{self.host}:{self.port}", "x-api-key": "", "X-Forwarded-For": ""}
         event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
         self.counts["disconnects"] += 1
-        await self._invoke("DisconnectFunction", event)
+        await self._invoke(disconnect, event)
 
     # ----- @connections (called from the management API's threads) -----------------------------
     def _call(self, coroutine: Any) -> Any:  # noqa: ANN401

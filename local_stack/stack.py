@@ -22,6 +22,7 @@ from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
 from sam_template.intrinsics import resolve
 from sam_template.model import Template, function_environment, load_template
+from sam_template.websocket import routes, websocket_apis
 
 if TYPE_CHECKING:
     from local_stack.aws import Provisioned
@@ -137,8 +138,12 @@ class LocalStack:
 
         # the gateway listens first: the functions' environment names its @connections endpoint
         stage = self.options.stage or self._parameters().get("StageName", "prod")
+        apis = websocket_apis(self.template)
+        if len(apis) != 1:
+            raise ValueError(f"the local stack serves one WebSocket API; the template has {len(apis)}")
         self.gateway = Gateway(
             self.functions,
+            routes=routes(self.template, apis[0]),
             stage=stage,
             host=self.options.host,
             port=self.options.port,
@@ -195,6 +200,9 @@ class LocalStack:
             poller.start()
         for ttl in self.ttls:
             ttl.start()
+        unknown = set(self.options.schedule_every) - set(self.template.of_type("AWS::Serverless::Function"))
+        if unknown:
+            raise ValueError(f"--schedule-every names no function of the template: {sorted(unknown)}")
         every = {**schedules(self.template), **self.options.schedule_every}
         self.schedules = [Schedule(self.functions, name, seconds) for name, seconds in every.items()]
         for schedule in self.schedules:

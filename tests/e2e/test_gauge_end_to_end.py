@@ -56,7 +56,7 @@ def active_connections(reader: MetricsReader) -> float | None:
 
 
 def test_active_connections_equals_open_sockets_after_lost_disconnects(tmp_path):
-    stack = start_stack(tmp_path, "--sweep-every", "2", "--batch-window", "0.2")
+    stack = start_stack(tmp_path, "--schedule-every", "SweeperFunction=2", "--batch-window", "0.2")
     loop = asyncio.new_event_loop()
     try:
 

@@ -125,3 +125,11 @@ def test_the_rehearsal_template_changes_the_architectures_and_nothing_else():
     layer["Metadata"]["BuildArchitecture"] = "arm64"
     assert rehearsal == template.body
     assert "arm64" in json.dumps(template.body)  # the template itself is untouched
+
+
+def test_the_websocket_routes_resolve_to_their_functions_through_the_integrations():
+    from sam_template.websocket import routes, websocket_apis
+
+    template = load_template()
+    (api,) = websocket_apis(template)
+    assert routes(template, api) == {"$connect": "ConnectFunction", "$disconnect": "DisconnectFunction"}
