@@ -69,6 +69,12 @@ class LiveConnection:
     close_as: tuple[int, str] | None = None
 
 
+# "Quotas for configuring and running a WebSocket in API Gateway": message payload 128 KB (a
+# larger message received closes the connection with 1009; a larger @connections POST is
+# refused with 413 PayloadTooLargeException).
+MESSAGE_PAYLOAD_BYTES = 128 * 1024
+
+
 class Gateway:
     def __init__(
         self,
@@ -130,6 +136,8 @@ class Gateway:
             server_header=None,
             ping_interval=None,  # API Gateway does not ping; idle timeout is ours to enforce
             open_timeout=29,  # API Gateway's integration timeout: $connect may take that long
+            # a client message over the payload quota closes the connection with 1009
+            max_size=MESSAGE_PAYLOAD_BYTES,
         )
         self._management = ThreadingHTTPServer((self.host, self._management_port), _management_handler(self))
         self._management.daemon_threads = True
@@ -192,6 +200,9 @@ class Gateway:
         return response if isinstance(response, dict) else {"statusCode": 200}
 
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
+        if urlsplit(request.path).path.rstrip("/") != f"/{self.stage}":
+            # a stage the API does not have: API Gateway refuses the handshake
+            return connection.respond(HTTPStatus.FORBIDDEN, '{"message": "Forbidden"}\n')
         connection_id, connected_at = new_connection_id(), time.time()
         query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
         headers: dict[str, str] = {}
@@ -369,8 +380,16 @@ def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             if urlsplit(self.path).path.startswith(PREFIX):
                 self._answer(*gateway.controls.answer("POST", urlsplit(self.path).path, data))
                 return
-            if (connection_id := self._route()) is not None:
-                self._answer(200) if gateway.post(connection_id, data) else self._gone(connection_id)
+            if (connection_id := self._route()) is None:
+                return
+            if len(data) > MESSAGE_PAYLOAD_BYTES:
+                self._answer(
+                    413,
+                    {"message": f"Message too long: {len(data)} bytes, at most {MESSAGE_PAYLOAD_BYTES}"},
+                    error="PayloadTooLargeException",
+                )
+                return
+            self._answer(200) if gateway.post(connection_id, data) else self._gone(connection_id)
 
         def do_DELETE(self) -> None:
             if (connection_id := self._route()) is not None:

@@ -11,6 +11,7 @@ import contextlib
 import io
 import math
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -115,8 +116,9 @@ INIT_SECONDS = 10.0
 
 
 # ----- inside an execution environment (a worker process) -------------------------------------
-def _serve(connection: Connection, template_path: str, logical_id: str) -> None:
+def _serve(connection: Connection, template_path: str, logical_id: str, environment: dict[str, str]) -> None:
     """An execution environment: Init (load the handler once), then one invocation at a time."""
+    os.environ.update(environment)  # the function's own variables, and only its own
     try:
         handler = load_handler(load_template(Path(template_path)), logical_id)
         init_error = None
@@ -155,12 +157,12 @@ class EnvironmentLost(RuntimeError):
 class ExecutionEnvironment:
     """One worker process running one function's handler, one invocation at a time."""
 
-    def __init__(self, template_path: Path, logical_id: str) -> None:
+    def __init__(self, template_path: Path, logical_id: str, environment: dict[str, str]) -> None:
         spawn = multiprocessing.get_context("spawn")  # no fork: the stack's process runs threads
         self._connection, child = spawn.Pipe()
         self.process = spawn.Process(
             target=_serve,
-            args=(child, str(template_path), logical_id),
+            args=(child, str(template_path), logical_id, environment),
             name=f"lambda-{logical_id}",
             daemon=True,
         )
@@ -225,6 +227,7 @@ class LocalFunctions:
         self._idle: dict[str, queue.Queue[ExecutionEnvironment]] = {}
         self._environments: dict[str, list[ExecutionEnvironment]] = {}
         self._limits: dict[str, int] = {}
+        self._variables: dict[str, dict[str, str]] = {}  # each function's own environment
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
@@ -232,17 +235,23 @@ class LocalFunctions:
         # the last values of each distribution shipped (moto computes no percentiles)
         self.distributions: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
 
-    def load(self, concurrency: dict[str, int]) -> None:
+    def load(
+        self, concurrency: dict[str, int], environments: dict[str, dict[str, str]] | None = None
+    ) -> None:
         """Each function may run up to ``concurrency[logical id]`` execution environments. One is
         started now and waited for (warm, as after a first invocation); more start on demand,
         each with its own cold start, while every one is busy: Lambda scales out the same way."""
         for logical_id, limit in concurrency.items():
+            self._variables[logical_id] = (environments or {}).get(logical_id, {})
             self._idle[logical_id] = queue.Queue()
-            self._environments[logical_id] = [ExecutionEnvironment(self._template.path, logical_id)]
+            self._environments[logical_id] = [self._new_environment(logical_id)]
             self._limits[logical_id] = limit
         for logical_id, (environment,) in self._environments.items():
             environment.initialise()
             self._idle[logical_id].put(environment)
+
+    def _new_environment(self, logical_id: str) -> ExecutionEnvironment:
+        return ExecutionEnvironment(self._template.path, logical_id, self._variables[logical_id])
 
     def _take(self, logical_id: str) -> ExecutionEnvironment:
         """An idle environment; else a new one while the limit allows; else the next one freed."""
@@ -253,7 +262,7 @@ class LocalFunctions:
             pass
         with self._lock:
             if len(self._environments[logical_id]) < self._limits[logical_id]:
-                environment = ExecutionEnvironment(self._template.path, logical_id)
+                environment = self._new_environment(logical_id)
                 self._environments[logical_id].append(environment)
                 return environment
         return idle.get()

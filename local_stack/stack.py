@@ -21,7 +21,7 @@ from local_stack.scheduler import Schedule, schedules
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
 from sam_template.intrinsics import resolve
-from sam_template.model import Template, function_environment, load_template
+from sam_template.model import Template, load_template
 from sam_template.websocket import routes, websocket_apis
 
 if TYPE_CHECKING:
@@ -98,30 +98,42 @@ class LocalStack:
             parameters["MaxConnectionsPerClient"] = str(self.options.max_per_client)
         return parameters
 
-    def _function_environment(self, provisioned: Provisioned, local: dict[str, str]) -> dict[str, str]:
-        """Every function's variables, resolved for this machine; ``local`` names what the local
-        stack serves itself (the ``@connections`` endpoint)."""
+    def _environments(self, provisioned: Provisioned, local: dict[str, str]) -> dict[str, dict[str, str]]:
+        """Each function's own environment, as Lambda gives it: ``Globals`` and the function's own
+        variables, resolved for this machine (``local`` names what the stack serves itself, the
+        ``@connections`` endpoint), and the variables Lambda sets. No function sees another's."""
         parameters = self._parameters()
         physical = provisioned.physical
-        environment: dict[str, str] = {}
-        globals_ = (
-            self.template.body.get("Globals", {})
-            .get("Function", {})
-            .get("Environment", {})
-            .get("Variables", {})
-        )
-        sources = [globals_] + [
-            function["Properties"].get("Environment", {}).get("Variables", {})
-            for function in self.template.of_type("AWS::Serverless::Function").values()
-        ]
-        for variables in sources:
+        globals_ = self.template.body.get("Globals", {}).get("Function", {})
+        environments = {}
+        for logical_id, function in self.template.of_type("AWS::Serverless::Function").items():
+            properties = function["Properties"]
+            variables = {
+                **globals_.get("Environment", {}).get("Variables", {}),
+                **properties.get("Environment", {}).get("Variables", {}),
+            }
+            environment = {}
             for name, value in variables.items():
                 resolved = local.get(name, resolve(value, parameters, physical))
                 if resolved is None:
-                    raise ValueError(f"the local stack cannot resolve {name}={value!r}")
+                    raise ValueError(f"the local stack cannot resolve {logical_id}'s {name}={value!r}")
                 environment[name] = str(resolved)
-        environment.update(function_environment(self.template))
-        return environment
+            folder, module, handler = self.template.function_code(logical_id)
+            environment.update(
+                {  # what the Lambda runtime sets ("Defined runtime environment variables")
+                    "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+                    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(
+                        properties.get("MemorySize", globals_.get("MemorySize", 128))
+                    ),
+                    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+                    "LAMBDA_TASK_ROOT": str(folder),
+                    "_HANDLER": f"{module}.{handler}",
+                    "TZ": ":UTC",
+                }
+            )
+            environments[logical_id] = environment
+        return environments
 
     async def start(self) -> None:
         self.moto.start()
@@ -153,9 +165,9 @@ class LocalStack:
         )
         await self.gateway.start()
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.management_url}
-        aws.apply_environment(self._function_environment(self.provisioned, local))
+        environments = self._environments(self.provisioned, local)
         self.sources = stream_sources(self.template)
-        self.functions.load(function_concurrency(self.template, self.sources))
+        self.functions.load(function_concurrency(self.template, self.sources), environments)
 
         self.pollers: list[StreamPoller] = []
         for source in self.sources:

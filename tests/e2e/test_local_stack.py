@@ -194,3 +194,32 @@ def test_idle_connections_are_closed_as_api_gateway_closes_them(tmp_path):
     finally:
         loop.close()
         stack.stop()
+
+
+def test_api_gateways_limits(stack):
+    """Quotas for configuring and running a WebSocket in API Gateway: a stage the API does not have
+    is refused; @connections takes at most 128 KB (413 PayloadTooLargeException); a client message
+    over 128 KB closes the connection with 1009; an unknown connection is gone (410)."""
+    other_stage = stack.url.rsplit("/", 1)[0] + "/other"
+    api = management(stack)
+
+    async def scenario() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(other_stage, open_timeout=30)
+        assert refused.value.response.status_code == 403
+
+        async with connect(f"{stack.url}?clientId=limits", ping_interval=None, open_timeout=30) as socket:
+            connection_id = wait_for(lambda: next(iter(table_ids(stack)), None), timeout=30)
+            with pytest.raises(api.exceptions.PayloadTooLargeException):
+                api.post_to_connection(ConnectionId=connection_id, Data=b"x" * (129 * 1024))
+            api.post_to_connection(ConnectionId=connection_id, Data=b"y" * (127 * 1024))  # within the quota
+            assert len(await socket.recv()) == 127 * 1024
+            await socket.send("z" * (129 * 1024))
+            with pytest.raises(ConnectionClosed):
+                await socket.recv()
+            assert socket.close_code == 1009
+
+        with pytest.raises(api.exceptions.GoneException):
+            api.post_to_connection(ConnectionId="NoSuchConnId=", Data=b"hello")
+
+    asyncio.run(scenario())

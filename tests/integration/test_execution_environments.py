@@ -27,7 +27,10 @@ class NoCloudWatch:
 def functions():
     log = io.StringIO()
     local = LocalFunctions(load_template(APP), MetricShipper(NoCloudWatch()), log)
-    local.load({"FaultFunction": 1})
+    local.load(
+        {"FaultFunction": 1},
+        {"FaultFunction": {"ONLY_MINE": "yes", "AWS_LAMBDA_FUNCTION_NAME": "FaultFunction"}},
+    )
     local.log = log
     yield local
     local.stop()
@@ -84,3 +87,34 @@ def test_a_handler_exception_keeps_its_environment(functions):
         functions.invoke("FaultFunction", {"raise": True})
     assert served_by(functions) == before
     assert "RuntimeError: asked to raise" in functions.log.getvalue()
+
+
+def test_an_environment_has_its_functions_variables(functions):
+    assert functions.invoke("FaultFunction", {})["variables"] == {
+        "ONLY_MINE": "yes",
+        "AWS_LAMBDA_FUNCTION_NAME": "FaultFunction",
+    }
+
+
+def test_each_function_of_our_template_sees_exactly_its_own_variables(tmp_path):
+    from local_stack.aws import Provisioned
+    from local_stack.stack import LocalStack, Options
+
+    stack = LocalStack(Options(log_path=tmp_path / "functions.log"))
+    provisioned = Provisioned(
+        tables={"ConnectionsTable": "local-c", "CountersTable": "local-k"},
+        streams={},
+        queues={"StreamDeadLetterQueue": "http://queue/dlq", "OperationsDeadLetterQueue": "http://queue/ops"},
+    )
+    environments = stack._environments(provisioned, {"CONNECTIONS_API_ENDPOINT": "http://local/prod"})
+
+    connect, disconnect, consumer = (
+        environments[name] for name in ("ConnectFunction", "DisconnectFunction", "StreamMetricsFunction")
+    )
+    assert connect["TTL_HOURS"] == "24"  # its own (the parameter's default)
+    assert "TTL_HOURS" not in disconnect  # another function's: not there, as on Lambda
+    assert "DEAD_LETTER_QUEUE_URL" not in connect
+    assert consumer["DEAD_LETTER_QUEUE_URL"] == "http://queue/dlq"  # !Ref of a queue: its URL
+    assert disconnect["CONNECTIONS_TABLE"] == "local-c"  # Globals, !Ref of a table: its name
+    assert disconnect["AWS_LAMBDA_FUNCTION_NAME"] == "DisconnectFunction"
+    assert consumer["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"

@@ -16,4 +16,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("raise"):
         raise RuntimeError("asked to raise")
     print("served")
-    return {"pid": os.getpid(), "remainingMs": context.get_remaining_time_in_millis()}
+    return {
+        "pid": os.getpid(),
+        "remainingMs": context.get_remaining_time_in_millis(),
+        "variables": {name: os.environ.get(name) for name in ("ONLY_MINE", "AWS_LAMBDA_FUNCTION_NAME")},
+    }
