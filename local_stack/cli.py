@@ -57,6 +57,11 @@ def parser() -> argparse.ArgumentParser:
         "--log", type=Path, default=Path(".local-stack/functions.log"), help="functions' log file"
     )
     up.add_argument(
+        "--template",
+        type=Path,
+        help="another SAM WebSocket application's template (default: this project's template.yaml)",
+    )
+    up.add_argument(
         "--stream-retention",
         type=_positive,
         help="seconds the emulated streams keep records before trimming them (AWS: 24 h, the default)",
@@ -124,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         schedule_every=dict(chosen.schedule_every),
         max_per_client=chosen.max_per_client,
         stream_retention=chosen.stream_retention,
+        template_path=chosen.template.resolve() if chosen.template else None,
     )
     try:
         return asyncio.run(serve(options))

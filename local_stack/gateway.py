@@ -36,6 +36,8 @@ from websockets.exceptions import ConnectionClosed
 from local_stack.controls import PREFIX, Controls
 
 if TYPE_CHECKING:
+    import ssl
+
     from websockets.asyncio.server import Server
     from websockets.http11 import Request, Response
 
@@ -73,6 +75,7 @@ class LiveConnection:
 # larger message received closes the connection with 1009; a larger @connections POST is
 # refused with 413 PayloadTooLargeException).
 MESSAGE_PAYLOAD_BYTES = 128 * 1024
+CONNECTION_ROUTES = ("$connect", "$disconnect")
 
 
 class Gateway:
@@ -82,6 +85,9 @@ class Gateway:
         *,
         routes: dict[str, str],
         stage: str,
+        selection_expression: str = "$request.body.action",
+        two_way: frozenset[str] = frozenset(),
+        tls: ssl.SSLContext | None = None,
         api_id: str = "local",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -92,6 +98,9 @@ class Gateway:
     ) -> None:
         self._functions = functions
         self.routes = routes  # route key -> logical id of the function its integration invokes
+        self.selection_expression = selection_expression
+        self.two_way = two_way  # route keys with a route response
+        self._tls = tls  # @connections over HTTPS too, at the domainName the events carry
         self.stage = stage
         self.api_id = api_id
         self.host = host
@@ -108,6 +117,7 @@ class Gateway:
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
         self._server: Server | None = None
         self._management: ThreadingHTTPServer | None = None
+        self._secure_management: ThreadingHTTPServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ----- lifecycle ---------------------------------------------------------------------------
@@ -126,6 +136,20 @@ class Gateway:
         assert self._management is not None
         return f"http://{self.host}:{self._management.server_address[1]}/{self.stage}"
 
+    @property
+    def domain_name(self) -> str:
+        """What the events' ``requestContext.domainName`` says: where ``https://{domainName}/{stage}``
+        reaches ``@connections``, as a handler builds it on AWS (the WebSocket port without TLS)."""
+        if self._secure_management is not None:
+            return f"{self.host}:{self._secure_management.server_address[1]}"
+        return f"{self.host}:{self.port}"
+
+    @property
+    def connections_url(self) -> str:
+        """The ``@connections`` endpoint a handler builds from its event."""
+        scheme = "https" if self._secure_management is not None else "http"
+        return f"{scheme}://{self.domain_name}/{self.stage}"
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._server = await serve(
@@ -140,8 +164,16 @@ class Gateway:
             max_size=MESSAGE_PAYLOAD_BYTES,
         )
         self._management = ThreadingHTTPServer((self.host, self._management_port), _management_handler(self))
-        self._management.daemon_threads = True
-        threading.Thread(target=self._management.serve_forever, name="management-api", daemon=True).start()
+        servers = [self._management]
+        if self._tls is not None:
+            self._secure_management = ThreadingHTTPServer((self.host, 0), _management_handler(self))
+            self._secure_management.socket = self._tls.wrap_socket(
+                self._secure_management.socket, server_side=True
+            )
+            servers.append(self._secure_management)
+        for server in servers:
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, name="management-api", daemon=True).start()
 
     async def stop(self) -> None:
         """Close every connection (each gets its ``$disconnect``), then the servers."""
@@ -161,9 +193,10 @@ class Gateway:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        if self._management is not None:
-            self._management.shutdown()
-            self._management.server_close()
+        for server in (self._management, self._secure_management):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
         self._executor.shutdown(wait=True)
 
     # ----- $connect --------------------------------------------------------------------------------
@@ -175,7 +208,7 @@ class Gateway:
         return {
             "requestContext": {
                 "routeKey": route,
-                "eventType": route.removeprefix("$").upper(),
+                "eventType": route.removeprefix("$").upper() if route in CONNECTION_ROUTES else "MESSAGE",
                 "extendedRequestId": request_id,
                 "requestTime": _request_time(now),
                 "messageDirection": "IN",
@@ -184,19 +217,20 @@ class Gateway:
                 "requestTimeEpoch": int(now * 1000),
                 "identity": identity,
                 "requestId": request_id,
-                "domainName": f"{self.host}:{self.port}",
+                "domainName": self.domain_name,
                 "connectionId": connection_id,
                 "apiId": self.api_id,
             },
             "isBase64Encoded": False,
         }
 
-    async def _invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    async def _invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The integration's answer; ``None`` when the function failed (API Gateway's 500)."""
         loop = asyncio.get_running_loop()
         try:
             response = await loop.run_in_executor(self._executor, self._functions.invoke, logical_id, event)
         except Exception:  # noqa: BLE001 - a function error is API Gateway's 500
-            return {"statusCode": 500, "body": "Internal server error"}
+            return None
         return response if isinstance(response, dict) else {"statusCode": 200}
 
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -220,7 +254,11 @@ class Gateway:
             event["multiValueQueryStringParameters"] = query
         connect = self.routes.get("$connect")
         # without a $connect route API Gateway accepts every handshake
-        response = await self._invoke(connect, event) if connect else {"statusCode": 200}
+        response: dict[str, Any] | None = (
+            await self._invoke(connect, event) if connect else {"statusCode": 200}
+        )
+        if response is None:
+            response = {"statusCode": 500, "body": "Internal server error"}
         status = int(response.get("statusCode", 200))
         if not 200 <= status < 300:
             self.counts["refused"] += 1
@@ -243,17 +281,49 @@ class Gateway:
         self.counts["accepted"] += 1
         watchdog = asyncio.create_task(self._watch(live))
         try:
-            async for _message in socket:
+            async for message in socket:
                 live.last_active = time.time()
-                # Message routes are not emulated yet (README): API Gateway answers an unrouted
-                # message with "Forbidden".
-                await socket.send(json.dumps({"message": "Forbidden", "connectionId": connection_id}))
+                await self._message(live, message)
         except ConnectionClosed:
             pass
         finally:
             watchdog.cancel()
             self.connections.pop(connection_id, None)
             await self._disconnect(live)
+
+    def _route_of(self, message: str | bytes) -> str | None:
+        """The route a message goes to: the route key the selection expression finds in it
+        (``$request.body.action``: the JSON body's ``action``), else ``$default``, else none."""
+        path = self.selection_expression.removeprefix("$request.body.")
+        if path != self.selection_expression and isinstance(message, str):
+            try:
+                value: Any = json.loads(message)
+            except ValueError:
+                value = None
+            for part in path.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, str) and value in self.routes and value not in CONNECTION_ROUTES:
+                return value
+        return "$default" if "$default" in self.routes else None
+
+    async def _message(self, live: LiveConnection, message: str | bytes) -> None:
+        """A client message, as API Gateway routes it (Working with routes for WebSocket APIs)."""
+        route = self._route_of(message)
+        event = self._event(live.connection_id, route or "", live.connected_at, {"sourceIp": live.source_ip})
+        error = {"connectionId": live.connection_id, "requestId": event["requestContext"]["requestId"]}
+        if route is None:  # no route matches and there is no $default
+            await live.socket.send(json.dumps({"message": "Forbidden", **error}))
+            return
+        event["requestContext"]["messageId"] = base64.b64encode(uuid.uuid4().bytes[:12]).decode()
+        if isinstance(message, bytes):
+            event["body"], event["isBase64Encoded"] = base64.b64encode(message).decode(), True
+        else:
+            event["body"] = message
+        response = await self._invoke(self.routes[route], event)
+        if response is None:
+            await live.socket.send(json.dumps({"message": "Internal server error", **error}))
+        elif route in self.two_way and response.get("body") is not None:
+            await live.socket.send(str(response["body"]))  # the route response: back to the client
 
     async def _watch(self, live: LiveConnection) -> None:
         while True:

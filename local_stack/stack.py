@@ -18,14 +18,58 @@ from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
 from local_stack.poller import StreamPoller, StreamSource, stream_sources
 from local_stack.scheduler import Schedule, schedules
+from local_stack.tls import make_certificate, server_context
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
 from sam_template.intrinsics import resolve
-from sam_template.model import Template, load_template
-from sam_template.websocket import routes, websocket_apis
+from sam_template.model import TEMPLATE_PATH, Template, load_template
+from sam_template.websocket import routes, selection_expression, stage_name, two_way_routes, websocket_apis
 
 if TYPE_CHECKING:
     from local_stack.aws import Provisioned
+
+# Resource types the local stack provisions or emulates; others are said at start (``notices``).
+EMULATED = {
+    "AWS::Serverless::Function": "functions in execution environments of their own",
+    "AWS::Serverless::LayerVersion": "on the functions' path, as /opt/python",
+    "AWS::DynamoDB::Table": "moto: keys, indexes, stream, TTL",
+    "AWS::SQS::Queue": "moto",
+    "AWS::ApiGatewayV2::Api": "the WebSocket gateway",
+    "AWS::ApiGatewayV2::Route": "routes to functions",
+    "AWS::ApiGatewayV2::Integration": "AWS_PROXY to functions",
+    "AWS::ApiGatewayV2::RouteResponse": "two-way routes",
+    "AWS::ApiGatewayV2::Stage": "its name",
+    "AWS::ApiGatewayV2::Deployment": "nothing to do",
+    "AWS::Lambda::Permission": "nothing to do: any route may invoke any function",
+    "AWS::Logs::LogGroup": "the functions' log file",
+}
+
+
+def notices(template: Template) -> list[str]:
+    """What of the template the local stack does not emulate, named once at start."""
+    found = []
+    by_type: dict[str, list[str]] = {}
+    for logical_id, resource in template.resources.items():
+        if resource["Type"] not in EMULATED:
+            by_type.setdefault(resource["Type"], []).append(logical_id)
+    found += [f"{kind} is not emulated ({', '.join(ids)})" for kind, ids in sorted(by_type.items())]
+    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
+        for name, event in function["Properties"].get("Events", {}).items():
+            expression = str(event.get("Properties", {}).get("Schedule", ""))
+            if event["Type"] not in ("DynamoDB", "Schedule") or (
+                event["Type"] == "Schedule" and not expression.startswith("rate(")
+            ):
+                found.append(
+                    f"{logical_id}.{name} ({event['Type']} {expression}".rstrip() + ") is not emulated"
+                )
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    globals_ = template.body.get("Globals", {}).get("Function", {})
+    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
+        wanted = function["Properties"].get("Runtime", globals_.get("Runtime"))
+        if wanted != runtime:
+            found.append(f"{logical_id} asks for {wanted}: it runs on this machine's {runtime}")
+    return found
+
 
 # Execution environments per function, unless the template reserves fewer: a stream consumer gets
 # one per event source mapping (Lambda runs one batch per shard at a time, and the emulated stream
@@ -74,16 +118,17 @@ class Options:
     schedule_every: dict[str, float] = field(default_factory=dict)  # logical id -> seconds
     max_per_client: int | None = None
     stream_retention: float | None = None  # seconds the emulated streams keep records (None: 24 h)
+    template_path: Path | None = None  # another SAM application (CodeUri relative to its folder)
 
 
 class LocalStack:
     def __init__(self, options: Options, template: Template | None = None) -> None:
         self.options = options
-        self.template = template or load_template()
+        self.template = template or load_template(options.template_path or TEMPLATE_PATH)
         self.moto = aws.MotoServer(
             port=options.aws_port or None, host=options.host, stream_retention=options.stream_retention
         )
-        self.notices: list[str] = []  # what this machine does not emulate of the template, said at start
+        self.notices = notices(self.template)  # what is not emulated of the template, said at start
         self.started_at = time.time()
 
     # ----- start -------------------------------------------------------------------------------
@@ -130,6 +175,8 @@ class LocalStack:
                     "LAMBDA_TASK_ROOT": str(folder),
                     "_HANDLER": f"{module}.{handler}",
                     "TZ": ":UTC",
+                    # not Lambda's: the local certificate of https://{domainName}/{stage}
+                    "AWS_CA_BUNDLE": str(self.certificate[0]),
                 }
             )
             environments[logical_id] = environment
@@ -148,14 +195,19 @@ class LocalStack:
         self.shipper.start()
         self.functions = LocalFunctions(self.template, self.shipper, self._log)
 
+        # @connections over HTTPS, with a certificate the functions trust (AWS_CA_BUNDLE)
+        self.certificate = make_certificate(self.options.log_path.parent, self.options.host)
         # the gateway listens first: the functions' environment names its @connections endpoint
-        stage = self.options.stage or self._parameters().get("StageName", "prod")
         apis = websocket_apis(self.template)
         if len(apis) != 1:
             raise ValueError(f"the local stack serves one WebSocket API; the template has {len(apis)}")
+        stage = self.options.stage or stage_name(self.template, apis[0], self._parameters()) or "prod"
         self.gateway = Gateway(
             self.functions,
             routes=routes(self.template, apis[0]),
+            selection_expression=selection_expression(self.template, apis[0]),
+            two_way=frozenset(two_way_routes(self.template, apis[0])),
+            tls=server_context(*self.certificate),
             stage=stage,
             host=self.options.host,
             port=self.options.port,
@@ -164,7 +216,7 @@ class LocalStack:
             max_duration=self.options.max_duration,
         )
         await self.gateway.start()
-        local = {"CONNECTIONS_API_ENDPOINT": self.gateway.management_url}
+        local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
         environments = self._environments(self.provisioned, local)
         self.sources = stream_sources(self.template)
         self.functions.load(function_concurrency(self.template, self.sources), environments)
@@ -235,6 +287,8 @@ class LocalStack:
         return {
             "url": self.gateway.url,
             "managementUrl": self.gateway.management_url,
+            "connectionsUrl": self.gateway.connections_url,  # what handlers build from their events
+            "caBundle": str(self.certificate[0]),
             "awsEndpoint": self.moto.endpoint,
             # the table whose stream feeds a function, its stream and its on-failure queue
             "table": self.provisioned.tables[first.table] if first else None,
@@ -286,7 +340,7 @@ async def serve(options: Options) -> int:
                 await asyncio.wait_for(stopping.wait(), timeout=options.interval)
             if not stopping.is_set():
                 state = await loop.run_in_executor(None, status, stack)
-                show(state, described["url"], headless=options.headless)
+                show(state, described, headless=options.headless)
     finally:
         await stack.stop()
         if options.headless:

@@ -116,11 +116,15 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
-def render(state: dict[str, Any], url: str) -> str:
+def render(state: dict[str, Any], described: dict[str, Any]) -> str:
     life, lag = state["lifetimeSeconds"], state["expiryLagSeconds"]
     lines = [
         f"connection tracker, local stack    {state['time']}",
-        f"WebSocket URL: {url}",
+        f"WebSocket URL      {described['url']}",
+        f"@connections       {described['managementUrl']}  (handlers: {described['connectionsUrl']})",
+        f"AWS endpoint       {described['awsEndpoint']}  (any boto3 client: endpoint_url=...)",
+        f"functions' log     {described['log']}",
+        *(f"notice             {notice}" for notice in described["notices"]),
         "",
         f"active connections      {state['active']:>10,.0f}   (sockets open {state['socketsOpen']:,})",
         "per minute              opened {opened:>6,.0f}   closed {closed:>6,.0f}   "
@@ -138,11 +142,11 @@ def render(state: dict[str, Any], url: str) -> str:
     return "\n".join(lines)
 
 
-def show(state: dict[str, Any], url: str, *, headless: bool) -> None:
+def show(state: dict[str, Any], described: dict[str, Any], *, headless: bool) -> None:
     out = sys.__stdout__ or sys.stdout  # handlers' output is redirected; the view is not
     if headless:
         out.write(json.dumps({"event": "status", **state}, default=str) + "\n")
     else:
         clear = "\x1b[H\x1b[2J" if out.isatty() else "\n"
-        out.write(clear + render(state, url) + "\n")
+        out.write(clear + render(state, described) + "\n")
     out.flush()

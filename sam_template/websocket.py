@@ -64,3 +64,36 @@ def routes(template: Template, api: str) -> dict[str, str]:
         if target is not None:
             found[str(properties["RouteKey"])] = integrations[target]
     return found
+
+
+def selection_expression(template: Template, api: str) -> str:
+    """The API's ``RouteSelectionExpression`` (``$request.body.action`` and the like)."""
+    return str(template.properties(api).get("RouteSelectionExpression", "$request.body.action"))
+
+
+def two_way_routes(template: Template, api: str) -> set[str]:
+    """Route keys that have a route response: API Gateway sends the integration's answer back to
+    the client only for those."""
+    route_keys = {
+        logical_id: str(route["Properties"]["RouteKey"])
+        for logical_id, route in template.of_type("AWS::ApiGatewayV2::Route").items()
+        if api in _names(route["Properties"].get("ApiId"))
+    }
+    return {
+        route_keys[name]
+        for response in template.of_type("AWS::ApiGatewayV2::RouteResponse").values()
+        for name in _names(response["Properties"].get("RouteId"))
+        if name in route_keys
+    }
+
+
+def stage_name(template: Template, api: str, parameters: dict[str, str]) -> str | None:
+    """The name of the API's first stage (a literal or a parameter's value)."""
+    for stage in template.of_type("AWS::ApiGatewayV2::Stage").values():
+        properties = stage["Properties"]
+        if api in _names(properties.get("ApiId")):
+            name = properties.get("StageName")
+            if isinstance(name, dict) and "Ref" in name:
+                return parameters.get(str(name["Ref"]))
+            return str(name) if name is not None else None
+    return None

@@ -1,0 +1,57 @@
+"""The local stack runs another SAM WebSocket application than ours (tests/e2e/apps/chat): routes
+chosen by the selection expression, $default with its route response, a handler answering through
+@connections at the endpoint it builds from its event, and variables no other function sees."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.e2e.conftest import start_stack
+
+pytestmark = pytest.mark.e2e
+
+CHAT = Path(__file__).parent / "apps" / "chat" / "template.yaml"
+
+
+@pytest.fixture
+def chat(tmp_path):
+    stack = start_stack(tmp_path, "--template", str(CHAT))
+    yield stack
+    stack.stop()
+
+
+def test_clients_exchange_messages_through_another_application(chat):
+    assert chat.url.endswith("/dev")  # the stage of the application's own template
+    assert chat.ready["notices"] == []  # nothing of it goes unemulated
+
+    async def scenario() -> None:
+        async with (
+            connect(chat.url, ping_interval=None, open_timeout=30) as alice,
+            connect(chat.url, ping_interval=None, open_timeout=30) as bob,
+        ):
+            # no route matches plain text: $default, two-way, answers back
+            await alice.send("hello")
+            echo = json.loads(await asyncio.wait_for(alice.recv(), 30))
+            assert (echo["echo"], echo["route"], echo["eventType"]) == ("hello", "$default", "MESSAGE")
+            assert echo["hasMessageId"]
+            assert echo["room"] == "lobby"  # Globals, from a parameter's default
+            assert echo["secretSeen"] is None  # SendFunction's own variable: not the echo's
+
+            await bob.send(json.dumps({"action": "whoami"}))  # an action no route has: $default
+            bob_id = json.loads(await asyncio.wait_for(bob.recv(), 30))["connectionId"]
+
+            # the custom route, chosen by $request.body.action; it answers through @connections
+            await alice.send(json.dumps({"action": "sendmessage", "text": "hi bob", "to": bob_id}))
+            received = json.loads(await asyncio.wait_for(bob.recv(), 30))
+            assert received == {
+                "from": echo["connectionId"],
+                "text": "hi bob",
+                "secret": "only-the-sender-has-it",
+            }
+
+    asyncio.run(scenario())
