@@ -205,7 +205,11 @@ def _journal_transactions() -> None:
                 for (table, hash_value, range_value), item in before.items():
                     _restore(table, hash_value, range_value, item)
                 for shard, record in _journal.records:
-                    shard.items.remove(record)
+                    position = shard.items.index(record)
+                    del shard.items[position]
+                    created = shard.__dict__.get("created")
+                    if created is not None:  # the creation times kept beside the records, for trimming
+                        del created[position]
                 raise
             finally:
                 setattr(dynamodb_models, "copy", copy)  # noqa: B010

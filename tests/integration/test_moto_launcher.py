@@ -51,6 +51,12 @@ def journaled():
         ) = saved
 
 
+def _shards():
+    from moto.dynamodb.models import dynamodb_backends
+
+    return [table.stream_shard for table in dynamodb_backends["123456789012"]["us-east-1"].tables.values()]
+
+
 def put(key: str, value: str) -> dict:
     return {"Put": {"TableName": "t", "Item": {"k": {"S": key}, "v": {"S": value}}}}
 
@@ -108,6 +114,8 @@ def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(journaled)
     assert reasons == ["None", "None", "ConditionalCheckFailed"]
     assert items(client) == {"a": "1", "b": "1"}  # a restored, c never there
     assert stream_records(client) == ["a", "b"]  # the cancelled writes left no records
+    (shard,) = _shards()
+    assert len(shard.__dict__["created"]) == len(shard.items)  # trimming stays aligned
 
 
 def test_a_committed_transaction_writes_everything_once(journaled):
