@@ -143,7 +143,9 @@ class LocalStack:
             parameters["MaxConnectionsPerClient"] = str(self.options.max_per_client)
         return parameters
 
-    def _environments(self, provisioned: Provisioned, local: dict[str, str]) -> dict[str, dict[str, str]]:
+    def _environments(
+        self, provisioned: Provisioned, local: dict[str, str], ca_bundle: Path
+    ) -> dict[str, dict[str, str]]:
         """Each function's own environment, as Lambda gives it: ``Globals`` and the function's own
         variables, resolved for this machine (``local`` names what the stack serves itself, the
         ``@connections`` endpoint), and the variables Lambda sets. No function sees another's."""
@@ -176,7 +178,7 @@ class LocalStack:
                     "_HANDLER": f"{module}.{handler}",
                     "TZ": ":UTC",
                     # not Lambda's: the local certificate of https://{domainName}/{stage}
-                    "AWS_CA_BUNDLE": str(self.certificate[0]),
+                    "AWS_CA_BUNDLE": str(ca_bundle),
                 }
             )
             environments[logical_id] = environment
@@ -217,7 +219,7 @@ class LocalStack:
         )
         await self.gateway.start()
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
-        environments = self._environments(self.provisioned, local)
+        environments = self._environments(self.provisioned, local, self.certificate[0])
         self.sources = stream_sources(self.template)
         self.functions.load(function_concurrency(self.template, self.sources), environments)
 

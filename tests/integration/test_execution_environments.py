@@ -106,7 +106,9 @@ def test_each_function_of_our_template_sees_exactly_its_own_variables(tmp_path):
         streams={},
         queues={"StreamDeadLetterQueue": "http://queue/dlq", "OperationsDeadLetterQueue": "http://queue/ops"},
     )
-    environments = stack._environments(provisioned, {"CONNECTIONS_API_ENDPOINT": "http://local/prod"})
+    environments = stack._environments(
+        provisioned, {"CONNECTIONS_API_ENDPOINT": "http://local/prod"}, tmp_path / "ca.pem"
+    )
 
     connect, disconnect, consumer = (
         environments[name] for name in ("ConnectFunction", "DisconnectFunction", "StreamMetricsFunction")
@@ -118,3 +120,4 @@ def test_each_function_of_our_template_sees_exactly_its_own_variables(tmp_path):
     assert disconnect["CONNECTIONS_TABLE"] == "local-c"  # Globals, !Ref of a table: its name
     assert disconnect["AWS_LAMBDA_FUNCTION_NAME"] == "DisconnectFunction"
     assert consumer["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
+    assert connect["AWS_CA_BUNDLE"] == str(tmp_path / "ca.pem")  # trusts https://{domainName}/{stage}
