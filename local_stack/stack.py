@@ -73,9 +73,9 @@ def notices(template: Template) -> list[str]:
 
 # Execution environments per function, unless the template reserves fewer: a stream consumer gets
 # one per event source mapping (Lambda runs one batch per shard at a time, and the emulated stream
-# has one shard); a function invoked only by schedules gets one; any other (API routes) two, started
-# on demand as Lambda scales out under load (two cores here: more would only queue for them).
-DEFAULT_ENVIRONMENTS = 2
+# has one shard); a function invoked only by schedules gets one; any other (API routes) four, started
+# on demand as Lambda scales out under load (their invocations wait on DynamoDB half the time).
+DEFAULT_ENVIRONMENTS = 4
 
 
 def function_concurrency(template: Template, sources: list[StreamSource]) -> dict[str, int]:
