@@ -37,11 +37,17 @@ class LoadPlan:
 
 
 @dataclass
-class LoadResult:
+class Outcomes:
+    """What happened to the clients of a run (or of one interval of it)."""
+
     accepted: int = 0
-    refused: Counter[int] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    latencies: list[float] = field(default_factory=list)
+    refused: Counter[int] = field(default_factory=Counter)  # by HTTP status
+    errors: Counter[str] = field(default_factory=Counter)  # by exception type
+    latencies: list[float] = field(default_factory=list)  # seconds to an accepted handshake
+
+
+@dataclass
+class LoadResult(Outcomes):
     first_connect: float = 0.0
     last_connect: float = 0.0
     elapsed: float = 0.0
@@ -179,22 +185,14 @@ class SteadyPlan:
 
 
 @dataclass
-class _Interval:
-    accepted: int = 0
-    refused: Counter[int] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    latencies: list[float] = field(default_factory=list)
-
-
-@dataclass
 class SteadyResult:
     plan: SteadyPlan
-    intervals: dict[int, _Interval] = field(default_factory=dict)
+    intervals: dict[int, Outcomes] = field(default_factory=dict)
     open_at_end: dict[int, int] = field(default_factory=dict)  # interval -> sockets open at its end
     open: int = 0
 
-    def interval(self, index: int) -> _Interval:
-        return self.intervals.setdefault(index, _Interval())
+    def interval(self, index: int) -> Outcomes:
+        return self.intervals.setdefault(index, Outcomes())
 
     def report(self, index: int) -> dict[str, object]:
         interval = self.interval(index)
