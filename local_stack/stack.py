@@ -133,10 +133,7 @@ class LocalStack:
 
     # ----- start -------------------------------------------------------------------------------
     def _parameters(self) -> dict[str, str]:
-        parameters = {
-            name: str(spec.get("Default", ""))
-            for name, spec in self.template.body.get("Parameters", {}).items()
-        }
+        parameters = self.template.parameter_defaults()
         if self.options.ttl_seconds is not None:
             parameters["TtlHours"] = repr(self.options.ttl_seconds / 3600)
         if self.options.max_per_client is not None:
