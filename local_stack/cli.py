@@ -87,30 +87,22 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "load" and (args.rate is not None or args.duration is not None):
+    if args.command == "load":
+        common = {"url": args.url, "hold": args.hold, "client_prefix": args.client_prefix}
+        if args.rate is None and args.duration is None:
+            burst = LoadPlan(
+                clients=args.clients,
+                concurrency=args.concurrency,
+                invalid=args.invalid,
+                abrupt=args.abrupt,
+                together=args.together,
+                **common,
+            )
+            return run_load(burst, as_json=args.json)
         if args.rate is None or args.duration is None:
             parser().error("steady mode needs both --rate and --duration")
-        steady = SteadyPlan(
-            url=args.url,
-            rate=args.rate,
-            duration=args.duration,
-            hold=args.hold,
-            client_prefix=args.client_prefix,
-            report_every=args.report_every,
-        )
+        steady = SteadyPlan(rate=args.rate, duration=args.duration, report_every=args.report_every, **common)
         return run_steady(steady, as_json=args.json)
-    if args.command == "load":
-        plan = LoadPlan(
-            url=args.url,
-            clients=args.clients,
-            concurrency=args.concurrency,
-            hold=args.hold,
-            client_prefix=args.client_prefix,
-            invalid=args.invalid,
-            abrupt=args.abrupt,
-            together=args.together,
-        )
-        return run_load(plan, as_json=args.json)
     defaults = parser().parse_args(["up"])
     chosen = args if args.command == "up" else defaults
     options = Options(
