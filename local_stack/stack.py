@@ -22,7 +22,7 @@ from local_stack.tls import make_certificate, server_context
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
 from sam_template.intrinsics import resolve
-from sam_template.model import TEMPLATE_PATH, Template, load_template
+from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
 from sam_template.websocket import routes, selection_expression, stage_name, two_way_routes, websocket_apis
 
 if TYPE_CHECKING:
@@ -152,12 +152,8 @@ class LocalStack:
         environments = {}
         for logical_id, function in self.template.of_type("AWS::Serverless::Function").items():
             properties = function["Properties"]
-            variables = {
-                **globals_.get("Environment", {}).get("Variables", {}),
-                **properties.get("Environment", {}).get("Variables", {}),
-            }
             environment = {}
-            for name, value in variables.items():
+            for name, value in declared_variables(self.template, logical_id).items():
                 resolved = local.get(name, resolve(value, parameters, physical))
                 if resolved is None:
                     raise ValueError(f"the local stack cannot resolve {logical_id}'s {name}={value!r}")

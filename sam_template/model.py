@@ -84,12 +84,19 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
         return Template(body=yaml.load(handle, Loader=_CfnLoader), path=path)  # noqa: S506 - SafeLoader subclass
 
 
-def function_environment(template: Template, logical_id: str | None = None) -> dict[str, str]:
-    """The literal environment variables the template gives a function (``Globals`` merged with its
-    own); values that are intrinsic functions (``!Ref``) are left to the caller."""
+def declared_variables(template: Template, logical_id: str | None = None) -> dict[str, Any]:
+    """The environment variables the template declares for a function: ``Globals`` merged with its
+    own (only ``Globals`` without a function), values as written (intrinsics unresolved)."""
     variables = dict(
         template.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     )
     if logical_id is not None:
         variables.update(template.properties(logical_id).get("Environment", {}).get("Variables", {}))
+    return variables
+
+
+def function_environment(template: Template, logical_id: str | None = None) -> dict[str, str]:
+    """The literal environment variables the template gives a function; values that are intrinsic
+    functions (``!Ref``) are left to the caller."""
+    variables = declared_variables(template, logical_id)
     return {name: value for name, value in variables.items() if isinstance(value, str)}
