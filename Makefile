@@ -49,7 +49,7 @@ test-py311: $(PY311_VENV)/.installed
 bench: install
 	$(BIN)/python -m bench
 
-dev: install
+dev: install install-sam
 	$(BIN)/python -m local_stack
 
 build: install install-sam

@@ -17,13 +17,11 @@ import threading
 import time
 import traceback
 from collections import defaultdict, deque
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack import emf
 from local_stack.periodic import Periodic
 from sam_template.handlers import LambdaContext, load_handler
-from sam_template.model import load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,11 +114,11 @@ INIT_SECONDS = 10.0
 
 
 # ----- inside an execution environment (a worker process) -------------------------------------
-def _serve(connection: Connection, template_path: str, logical_id: str, environment: dict[str, str]) -> None:
+def _serve(connection: Connection, template: Template, logical_id: str, environment: dict[str, str]) -> None:
     """An execution environment: Init (load the handler once), then one invocation at a time."""
     os.environ.update(environment)  # the function's own variables, and only its own
     try:
-        handler = load_handler(load_template(Path(template_path)), logical_id)
+        handler = load_handler(template, logical_id)
         init_error = None
     except Exception:  # noqa: BLE001 - an init error fails every invocation, as on Lambda
         handler, init_error = None, traceback.format_exc()
@@ -157,12 +155,12 @@ class EnvironmentLost(RuntimeError):
 class ExecutionEnvironment:
     """One worker process running one function's handler, one invocation at a time."""
 
-    def __init__(self, template_path: Path, logical_id: str, environment: dict[str, str]) -> None:
+    def __init__(self, template: Template, logical_id: str, environment: dict[str, str]) -> None:
         spawn = multiprocessing.get_context("spawn")  # no fork: the stack's process runs threads
         self._connection, child = spawn.Pipe()
         self.process = spawn.Process(
             target=_serve,
-            args=(child, str(template_path), logical_id, environment),
+            args=(child, template, logical_id, environment),
             name=f"lambda-{logical_id}",
             daemon=True,
         )
@@ -251,7 +249,7 @@ class LocalFunctions:
             self._idle[logical_id].put(environment)
 
     def _new_environment(self, logical_id: str) -> ExecutionEnvironment:
-        return ExecutionEnvironment(self._template.path, logical_id, self._variables[logical_id])
+        return ExecutionEnvironment(self._template, logical_id, self._variables[logical_id])
 
     def _take(self, logical_id: str) -> ExecutionEnvironment:
         """An idle environment; else a new one while the limit allows; else the next one freed."""

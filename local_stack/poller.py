@@ -31,7 +31,7 @@ from local_stack.filters import passes
 from local_stack.periodic import Periodic
 from local_stack.streams import StreamReader, lambda_record, without_split_inserts
 from local_stack.ttl import item_key
-from sam_template.intrinsics import getatt_resource
+from sam_template.intrinsics import resource_named
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,7 +54,7 @@ class SourceSettings:
 
     @classmethod
     def from_properties(cls, source: dict[str, Any]) -> SourceSettings:
-        """The settings of a ``DynamoDB`` event of a function, with Lambda's defaults."""
+        """The settings of an event source mapping, with Lambda's defaults."""
         return cls(
             batch_size=int(source.get("BatchSize", 100)),
             batching_window=float(source.get("MaximumBatchingWindowInSeconds", 0)),
@@ -77,25 +77,20 @@ class StreamSource:
 
 
 def stream_sources(template: Template) -> list[StreamSource]:
-    """Every DynamoDB stream event source of the template's functions, in template order."""
+    """Every enabled event source mapping of the template that reads the stream of one of its
+    DynamoDB tables (what SAM makes of a function's ``DynamoDB`` event), in template order; others
+    are named at start as not emulated (``stack.notices``)."""
     found = []
-    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
-        for name, event in function["Properties"].get("Events", {}).items():
-            if event["Type"] != "DynamoDB":
-                continue
-            properties = event["Properties"]
-            table = getatt_resource(properties["Stream"])
-            if table is None:
-                raise ValueError(f"{logical_id}.{name}: only a stream of this template's tables is emulated")
-            destination = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-            found.append(
-                StreamSource(
-                    logical_id,
-                    table,
-                    getatt_resource(destination),
-                    SourceSettings.from_properties(properties),
-                )
-            )
+    tables = template.of_type("AWS::DynamoDB::Table")
+    for mapping in template.of_type("AWS::Lambda::EventSourceMapping").values():
+        properties = mapping["Properties"]
+        table = resource_named(properties.get("EventSourceArn"))
+        function = resource_named(properties.get("FunctionName"))
+        if table not in tables or function is None or properties.get("Enabled", True) is False:
+            continue
+        destination = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        settings = SourceSettings.from_properties(properties)
+        found.append(StreamSource(function, table, resource_named(destination), settings))
     return found
 
 

@@ -1,4 +1,5 @@
-"""EventBridge schedules of the template (``Type: Schedule``, ``rate(...)``), emulated."""
+"""EventBridge schedules of the template (rules and EventBridge Scheduler schedules with a
+``rate(...)`` expression), emulated."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION
+from sam_template.intrinsics import resource_named
 
 if TYPE_CHECKING:
     from local_stack.lambdas import LocalFunctions
@@ -24,16 +26,35 @@ def rate_seconds(expression: str) -> float:
     return float(value) * _UNITS[unit]
 
 
+def schedule_rules(template: Template) -> dict[str, tuple[str, list[str]]]:
+    """Every enabled schedule of the template — what SAM makes of ``Schedule`` (an
+    ``AWS::Events::Rule``) and ``ScheduleV2`` (an ``AWS::Scheduler::Schedule``) events — as
+    logical id -> (schedule expression, the functions it invokes)."""
+    found = {}
+    for logical_id, rule in template.of_type("AWS::Events::Rule").items():
+        properties = rule["Properties"]
+        if "ScheduleExpression" in properties and properties.get("State", "ENABLED") == "ENABLED":
+            targets = [resource_named(target.get("Arn")) for target in properties.get("Targets", [])]
+            found[logical_id] = (str(properties["ScheduleExpression"]), [t for t in targets if t])
+    for logical_id, schedule in template.of_type("AWS::Scheduler::Schedule").items():
+        properties = schedule["Properties"]
+        if properties.get("State", "ENABLED") == "ENABLED":
+            target = resource_named(properties.get("Target", {}).get("Arn"))
+            found[logical_id] = (str(properties["ScheduleExpression"]), [target] if target else [])
+    return found
+
+
 def schedules(template: Template) -> dict[str, float]:
     """Seconds between invocations of every function with a ``rate(...)`` schedule (other schedule
     expressions are named at start as not emulated: ``stack.notices``)."""
-    found = {}
-    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
-        for event in function["Properties"].get("Events", {}).values():
-            expression = str(event["Properties"].get("Schedule", ""))
-            if event["Type"] == "Schedule" and expression.startswith("rate("):
-                found[logical_id] = rate_seconds(expression)
-    return found
+    functions = template.of_type("AWS::Lambda::Function")
+    return {
+        function: rate_seconds(expression)
+        for expression, targets in schedule_rules(template).values()
+        if expression.startswith("rate(")
+        for function in targets
+        if function in functions
+    }
 
 
 def scheduled_event(region: str = REGION) -> dict[str, Any]:

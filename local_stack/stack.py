@@ -17,21 +17,26 @@ from local_stack import aws
 from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
 from local_stack.poller import StreamPoller, StreamSource, stream_sources
-from local_stack.scheduler import Schedule, schedules
+from local_stack.scheduler import Schedule, schedule_rules, schedules
 from local_stack.tls import make_certificate, server_context
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
-from sam_template.intrinsics import resolve
+from sam_template.expand import expand
+from sam_template.intrinsics import resolve, resource_named
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
 from sam_template.websocket import routes, selection_expression, stage_name, two_way_routes, websocket_apis
 
 if TYPE_CHECKING:
     from local_stack.aws import Provisioned
 
-# Resource types the local stack provisions or emulates; others are said at start (``notices``).
+# Resource types of the expanded template (the CloudFormation SAM produces) the local stack provisions
+# or emulates; others are said at start (``notices``).
 EMULATED = {
-    "AWS::Serverless::Function": "functions in execution environments of their own",
-    "AWS::Serverless::LayerVersion": "on the functions' path, as /opt/python",
+    "AWS::Lambda::Function": "functions in execution environments of their own",
+    "AWS::Lambda::LayerVersion": "on the functions' path, as /opt/python",
+    "AWS::Lambda::EventSourceMapping": "DynamoDB streams of the template's tables",
+    "AWS::Events::Rule": "rate() schedules",
+    "AWS::Scheduler::Schedule": "rate() schedules",
     "AWS::DynamoDB::Table": "moto: keys, indexes, stream, TTL",
     "AWS::SQS::Queue": "moto",
     "AWS::ApiGatewayV2::Api": "the WebSocket gateway",
@@ -46,26 +51,28 @@ EMULATED = {
 
 
 def notices(template: Template) -> list[str]:
-    """What of the template the local stack does not emulate, named once at start."""
+    """What of the (expanded) template the local stack does not emulate, named once at start."""
     found = []
+    roles = list(template.of_type("AWS::IAM::Role"))
+    if roles:
+        serves = "functions may call anything the local AWS endpoint serves"
+        found.append(f"IAM is not enforced: {serves} ({', '.join(roles)})")
     by_type: dict[str, list[str]] = {}
     for logical_id, resource in template.resources.items():
-        if resource["Type"] not in EMULATED:
+        if resource["Type"] not in EMULATED and resource["Type"] != "AWS::IAM::Role":
             by_type.setdefault(resource["Type"], []).append(logical_id)
     found += [f"{kind} is not emulated ({', '.join(ids)})" for kind, ids in sorted(by_type.items())]
-    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
-        for name, event in function["Properties"].get("Events", {}).items():
-            expression = str(event.get("Properties", {}).get("Schedule", ""))
-            if event["Type"] not in ("DynamoDB", "Schedule") or (
-                event["Type"] == "Schedule" and not expression.startswith("rate(")
-            ):
-                found.append(
-                    f"{logical_id}.{name} ({event['Type']} {expression}".rstrip() + ") is not emulated"
-                )
+    tables = template.of_type("AWS::DynamoDB::Table")
+    for logical_id, mapping in template.of_type("AWS::Lambda::EventSourceMapping").items():
+        if resource_named(mapping["Properties"].get("EventSourceArn")) not in tables:
+            target = resource_named(mapping["Properties"].get("FunctionName"))
+            found.append(f"{logical_id} (a source of {target} other than a table's stream) is not emulated")
+    for logical_id, (expression, _) in schedule_rules(template).items():
+        if not expression.startswith("rate("):
+            found.append(f"{logical_id} ({expression}) is not emulated: only rate() schedules are")
     runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    globals_ = template.body.get("Globals", {}).get("Function", {})
-    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
-        wanted = function["Properties"].get("Runtime", globals_.get("Runtime"))
+    for logical_id, function in template.of_type("AWS::Lambda::Function").items():
+        wanted = function["Properties"].get("Runtime")
         if wanted != runtime:
             found.append(f"{logical_id} asks for {wanted}: it runs on this machine's {runtime}")
     return found
@@ -78,23 +85,20 @@ def notices(template: Template) -> list[str]:
 DEFAULT_ENVIRONMENTS = 4
 
 
-def function_concurrency(template: Template, sources: list[StreamSource]) -> dict[str, int]:
-    """How many execution environments each function of the template gets locally."""
-    globals_ = template.body.get("Globals", {}).get("Function", {})
+def function_concurrency(template: Template, sources: list[StreamSource], routed: set[str]) -> dict[str, int]:
+    """How many execution environments each function of the template gets locally (``routed``: the
+    functions a route of the WebSocket API invokes)."""
     consumers = {source.function for source in sources}
+    scheduled = {function for _, targets in schedule_rules(template).values() for function in targets}
     concurrency = {}
-    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
-        properties = function["Properties"]
-        events = [event["Type"] for event in properties.get("Events", {}).values()]
+    for logical_id, function in template.of_type("AWS::Lambda::Function").items():
         if logical_id in consumers:
             wanted = sum(source.function == logical_id for source in sources)
-        elif events and all(kind in ("Schedule", "ScheduleV2") for kind in events):
+        elif logical_id in scheduled and logical_id not in routed:
             wanted = 1
         else:
             wanted = DEFAULT_ENVIRONMENTS
-        reserved = properties.get(
-            "ReservedConcurrentExecutions", globals_.get("ReservedConcurrentExecutions")
-        )
+        reserved = function["Properties"].get("ReservedConcurrentExecutions")
         concurrency[logical_id] = max(1, min(wanted, int(reserved))) if isinstance(reserved, int) else wanted
     return concurrency
 
@@ -124,7 +128,9 @@ class Options:
 class LocalStack:
     def __init__(self, options: Options, template: Template | None = None) -> None:
         self.options = options
-        self.template = template or load_template(options.template_path or TEMPLATE_PATH)
+        # the plain CloudFormation SAM's translator makes of the template: what CloudFormation runs
+        written = template or load_template(options.template_path or TEMPLATE_PATH)
+        self.template = expand(written, written.parameter_defaults())
         self.moto = aws.MotoServer(
             port=options.aws_port or None, host=options.host, stream_retention=options.stream_retention
         )
@@ -143,14 +149,13 @@ class LocalStack:
     def _environments(
         self, provisioned: Provisioned, local: dict[str, str], ca_bundle: Path
     ) -> dict[str, dict[str, str]]:
-        """Each function's own environment, as Lambda gives it: ``Globals`` and the function's own
-        variables, resolved for this machine (``local`` names what the stack serves itself, the
+        """Each function's own environment, as Lambda gives it: its variables (SAM merged ``Globals``),
+        resolved for this machine (``local`` names what the stack serves itself, the
         ``@connections`` endpoint), and the variables Lambda sets. No function sees another's."""
         parameters = self._parameters()
         physical = provisioned.physical
-        globals_ = self.template.body.get("Globals", {}).get("Function", {})
         environments = {}
-        for logical_id, function in self.template.of_type("AWS::Serverless::Function").items():
+        for logical_id, function in self.template.of_type("AWS::Lambda::Function").items():
             properties = function["Properties"]
             environment = {}
             for name, value in declared_variables(self.template, logical_id).items():
@@ -163,9 +168,7 @@ class LocalStack:
                 {  # what the Lambda runtime sets ("Defined runtime environment variables")
                     "AWS_LAMBDA_FUNCTION_NAME": logical_id,
                     "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(
-                        properties.get("MemorySize", globals_.get("MemorySize", 128))
-                    ),
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", 128)),
                     "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
                     "LAMBDA_TASK_ROOT": str(folder),
                     "_HANDLER": f"{module}.{handler}",
@@ -214,7 +217,8 @@ class LocalStack:
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
         environments = self._environments(self.provisioned, local, self.certificate[0])
         self.sources = stream_sources(self.template)
-        self.functions.load(function_concurrency(self.template, self.sources), environments)
+        routed = set(self.gateway.routes.values())
+        self.functions.load(function_concurrency(self.template, self.sources, routed), environments)
 
         self.pollers: list[StreamPoller] = []
         for source in self.sources:
@@ -259,7 +263,7 @@ class LocalStack:
             poller.start()
         for ttl in self.ttls:
             ttl.start()
-        unknown = set(self.options.schedule_every) - set(self.template.of_type("AWS::Serverless::Function"))
+        unknown = set(self.options.schedule_every) - set(self.template.of_type("AWS::Lambda::Function"))
         if unknown:
             raise ValueError(f"--schedule-every names no function of the template: {sorted(unknown)}")
         every = {**schedules(self.template), **self.options.schedule_every}

@@ -23,3 +23,11 @@ def getatt_resource(value: Any) -> str | None:  # noqa: ANN401
         parts = target if isinstance(target, list) else str(target).split(".", 1)
         return str(parts[0])
     return None
+
+
+def resource_named(value: Any) -> str | None:  # noqa: ANN401
+    """The logical id a ``!Ref Resource`` or ``!GetAtt Resource.Attribute`` names (how SAM's
+    translator refers to a function, a table's stream or a queue), or ``None``."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return str(value["Ref"])
+    return getatt_resource(value)

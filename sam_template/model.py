@@ -15,6 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
+# The S3 bucket that stands for "this folder" in an expanded template (``sam_template.expand``).
+LOCAL_CODE_BUCKET = "local-code"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -55,11 +57,20 @@ class Template:
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {name: res for name, res in self.resources.items() if res["Type"] == resource_type}
 
+    def _local_folder(self, location: Any) -> Path:  # noqa: ANN401 - a CodeUri or a Code
+        """The folder a ``CodeUri`` / ``ContentUri`` names, or the local S3 location
+        ``sam_template.expand`` made of it (``Code`` / ``Content`` of the expanded template)."""
+        if isinstance(location, dict) and location.get("S3Bucket") == LOCAL_CODE_BUCKET:
+            location = location["S3Key"]
+        if not isinstance(location, str) or location.startswith("s3://"):
+            raise ValueError(f"{self.path}: only code in a local folder runs locally, not {location!r}")
+        return self.path.parent / location
+
     def function_code(self, logical_id: str) -> tuple[Path, str, str]:
         """(code folder, module, function) of a function's ``Handler``, as Lambda would load it."""
         props = self.properties(logical_id)
         module, function = props["Handler"].rsplit(".", 1)
-        return self.path.parent / props["CodeUri"], module, function
+        return self._local_folder(props.get("CodeUri", props.get("Code"))), module, function
 
     def function_timeout(self, logical_id: str) -> int:
         """The function's ``Timeout`` in seconds (its own, else ``Globals``, else Lambda's 3)."""
@@ -73,8 +84,9 @@ class Template:
     def layer_folders(self) -> list[Path]:
         """The folders of the template's layers (``/opt/python`` on Lambda)."""
         return [
-            self.path.parent / layer["Properties"]["ContentUri"]
-            for layer in self.of_type("AWS::Serverless::LayerVersion").values()
+            self._local_folder(layer["Properties"].get("ContentUri", layer["Properties"].get("Content")))
+            for kind in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
+            for layer in self.of_type(kind).values()
         ]
 
 
