@@ -9,13 +9,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 from sam_template.handlers import ACCOUNT, REGION
+from sam_template.intrinsics import resource_named
 from sam_template.tables import create_table
 
 if TYPE_CHECKING:
@@ -113,15 +114,18 @@ class Provisioned:
     tables: dict[str, str]  # logical id -> table name (what ``!Ref`` of a table gives)
     streams: dict[str, str]  # logical id -> stream ARN, for tables with a stream
     queues: dict[str, str]  # logical id -> queue URL (what ``!Ref`` of a queue gives)
+    topics: dict[str, str] = field(default_factory=dict)  # logical id -> topic ARN (its ``!Ref``)
+    queue_arns: dict[str, str] = field(default_factory=dict)  # logical id -> queue ARN (``!GetAtt .Arn``)
 
     @property
     def physical(self) -> dict[str, str]:
         """What ``!Ref`` of each provisioned resource resolves to."""
-        return {**self.tables, **self.queues}
+        return {**self.tables, **self.queues, **self.topics}
 
 
 def provision(template: Template, endpoint: str, stack_name: str = "local") -> Provisioned:
-    """Create the template's tables (keys, indexes, stream, TTL) and queues."""
+    """Create the template's tables (keys, indexes, stream, TTL), queues, topics and the topics'
+    subscriptions of its queues (``Protocol: sqs``; other protocols are named by ``notices``)."""
     dynamodb = client("dynamodb", endpoint)
     tables = {
         logical_id: f"{stack_name}-{logical_id}" for logical_id in template.of_type("AWS::DynamoDB::Table")
@@ -132,6 +136,7 @@ def provision(template: Template, endpoint: str, stack_name: str = "local") -> P
         if (arn := create_table(dynamodb, template, logical_id, name))
     }
     queues: dict[str, str] = {}
+    queue_arns: dict[str, str] = {}
     sqs = client("sqs", endpoint)
     for logical_id in template.of_type("AWS::SQS::Queue"):
         attributes: Mapping[str, Any] = {
@@ -142,7 +147,34 @@ def provision(template: Template, endpoint: str, stack_name: str = "local") -> P
         queues[logical_id] = sqs.create_queue(
             QueueName=f"{stack_name}-{logical_id}", Attributes=dict(attributes)
         )["QueueUrl"]
-    return Provisioned(tables=tables, streams=streams, queues=queues)
+        queue_arns[logical_id] = sqs.get_queue_attributes(
+            QueueUrl=queues[logical_id], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+    sns = client("sns", endpoint)
+    topics = {
+        logical_id: sns.create_topic(Name=f"{stack_name}-{logical_id}")["TopicArn"]
+        for logical_id in template.of_type("AWS::SNS::Topic")
+    }
+    for topic, queue in sqs_subscriptions(template).values():
+        sns.subscribe(
+            TopicArn=topics[topic],
+            Protocol="sqs",
+            Endpoint=queue_arns[queue],
+            Attributes={"RawMessageDelivery": "false"},
+        )
+    return Provisioned(tables=tables, streams=streams, queues=queues, topics=topics, queue_arns=queue_arns)
+
+
+def sqs_subscriptions(template: Template) -> dict[str, tuple[str, str]]:
+    """Subscriptions of the template's queues to its topics: logical id -> (topic, queue)."""
+    found = {}
+    for logical_id, subscription in template.of_type("AWS::SNS::Subscription").items():
+        properties = subscription["Properties"]
+        topic = resource_named(properties.get("TopicArn"))
+        queue = resource_named(properties.get("Endpoint"))
+        if properties.get("Protocol") == "sqs" and topic and queue:
+            found[logical_id] = (topic, queue)
+    return found
 
 
 def apply_environment(values: Mapping[str, str]) -> None:

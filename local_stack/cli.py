@@ -19,7 +19,7 @@ def _positive(text: str) -> float:
 
 
 def _schedule(text: str) -> tuple[str, float]:
-    """``SweeperFunction=2`` -> ("SweeperFunction", 2.0)."""
+    """``MyFunction=2`` -> ("MyFunction", 2.0)."""
     name, _, seconds = text.partition("=")
     if not name or not seconds:
         raise argparse.ArgumentTypeError(f"expected FUNCTION=SECONDS, not {text!r}")

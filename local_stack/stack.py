@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from local_stack import aws
+from local_stack.aws import sqs_subscriptions
 from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
 from local_stack.poller import StreamPoller, StreamSource, stream_sources
@@ -21,6 +22,7 @@ from local_stack.scheduler import Schedule, schedule_rules, schedules
 from local_stack.tls import make_certificate, server_context
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
+from sam_template.conditions import deployed
 from sam_template.expand import expand
 from sam_template.intrinsics import resolve, resource_named
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
@@ -39,6 +41,8 @@ EMULATED = {
     "AWS::Scheduler::Schedule": "rate() schedules",
     "AWS::DynamoDB::Table": "moto: keys, indexes, stream, TTL",
     "AWS::SQS::Queue": "moto",
+    "AWS::SNS::Topic": "moto",
+    "AWS::SNS::Subscription": "moto: a queue of the template subscribed (Protocol: sqs)",
     "AWS::ApiGatewayV2::Api": "the WebSocket gateway",
     "AWS::ApiGatewayV2::Route": "routes to functions",
     "AWS::ApiGatewayV2::Integration": "AWS_PROXY to functions",
@@ -70,6 +74,12 @@ def notices(template: Template) -> list[str]:
     for logical_id, (expression, _) in schedule_rules(template).items():
         if not expression.startswith("rate("):
             found.append(f"{logical_id} ({expression}) is not emulated: only rate() schedules are")
+    for logical_id, subscription in template.of_type("AWS::SNS::Subscription").items():
+        if logical_id not in sqs_subscriptions(template):
+            protocol = subscription["Properties"].get("Protocol")
+            found.append(
+                f"{logical_id} ({protocol}) is not delivered: only a template queue's subscription is"
+            )
     runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
     for logical_id, function in template.of_type("AWS::Lambda::Function").items():
         wanted = function["Properties"].get("Runtime")
@@ -130,7 +140,9 @@ class LocalStack:
         self.options = options
         # the plain CloudFormation SAM's translator makes of the template: what CloudFormation runs
         written = template or load_template(options.template_path or TEMPLATE_PATH)
-        self.template = expand(written, written.parameter_defaults())
+        self.written = written  # as its author wrote it (parameters, defaults)
+        # the resources a deployment with these parameters has (their Condition holds)
+        self.template = deployed(expand(written, written.parameter_defaults()), self._parameters())
         self.moto = aws.MotoServer(
             port=options.aws_port or None, host=options.host, stream_retention=options.stream_retention
         )
@@ -139,7 +151,7 @@ class LocalStack:
 
     # ----- start -------------------------------------------------------------------------------
     def _parameters(self) -> dict[str, str]:
-        parameters = self.template.parameter_defaults()
+        parameters = self.written.parameter_defaults()
         if self.options.ttl_seconds is not None:
             parameters["TtlHours"] = repr(self.options.ttl_seconds / 3600)
         if self.options.max_per_client is not None:
@@ -295,6 +307,7 @@ class LocalStack:
             "deadLetterQueueUrl": queue,
             "tables": self.provisioned.tables,
             "queues": self.provisioned.queues,
+            "topics": self.provisioned.topics,
             "log": str(self.options.log_path),
             "notices": self.notices,
         }

@@ -1,0 +1,68 @@
+"""The template's ``Conditions``, evaluated as CloudFormation evaluates them for a deployment.
+
+CloudFormation creates a resource with a ``Condition`` only when the condition holds ("Conditions
+syntax", ``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``, ``Condition``, ``Ref`` of a
+parameter): :func:`deployed` is the template as a deployment with these parameters would have it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sam_template.handlers import ACCOUNT, REGION
+from sam_template.model import Template
+
+# What ``!Ref`` of a pseudo parameter gives in the local account and region.
+PSEUDO_PARAMETERS = {
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Region": REGION,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+class UnsupportedCondition(ValueError):
+    """A condition uses a function this module does not evaluate (named in the message)."""
+
+
+def _value(value: Any, parameters: dict[str, str]) -> str:  # noqa: ANN401
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        name = str(value["Ref"])
+        return parameters[name] if name in parameters else PSEUDO_PARAMETERS[name]
+    if isinstance(value, dict):
+        raise UnsupportedCondition(f"cannot evaluate {value!r} in a condition")
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def evaluate(template: Template, name: str, parameters: dict[str, str]) -> bool:
+    """Whether the template's condition ``name`` holds with these parameter values."""
+    definitions = template.body.get("Conditions", {})
+
+    def holds(expression: Any) -> bool:  # noqa: ANN401
+        if not isinstance(expression, dict) or len(expression) != 1:
+            raise UnsupportedCondition(f"{name}: not a condition function: {expression!r}")
+        ((function, arguments),) = expression.items()
+        if function == "Condition":
+            return holds(definitions[arguments])
+        if function == "Fn::Equals":
+            left, right = arguments
+            return _value(left, parameters) == _value(right, parameters)
+        if function == "Fn::Not":
+            return not holds(arguments[0])
+        if function == "Fn::And":
+            return all(holds(argument) for argument in arguments)
+        if function == "Fn::Or":
+            return any(holds(argument) for argument in arguments)
+        raise UnsupportedCondition(f"{name}: {function} is not evaluated locally")
+
+    return holds(definitions[name])
+
+
+def deployed(template: Template, parameters: dict[str, str]) -> Template:
+    """The template without the resources whose ``Condition`` does not hold."""
+    resources = {
+        logical_id: resource
+        for logical_id, resource in template.resources.items()
+        if "Condition" not in resource or evaluate(template, str(resource["Condition"]), parameters)
+    }
+    return Template(body={**template.body, "Resources": resources}, path=template.path)
