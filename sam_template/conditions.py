@@ -9,16 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sam_template.handlers import ACCOUNT, REGION
+from sam_template.intrinsics import PSEUDO_PARAMETERS
 from sam_template.model import Template
-
-# What ``!Ref`` of a pseudo parameter gives in the local account and region.
-PSEUDO_PARAMETERS = {
-    "AWS::AccountId": ACCOUNT,
-    "AWS::Region": REGION,
-    "AWS::Partition": "aws",
-    "AWS::URLSuffix": "amazonaws.com",
-}
 
 
 class UnsupportedCondition(ValueError):

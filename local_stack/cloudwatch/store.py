@@ -1,0 +1,170 @@
+"""Every data point the local stack puts into the emulated CloudWatch, kept with its values.
+
+moto stores data points but computes no percentile (and every value kept as its own object makes
+it slower the longer a run goes): this store keeps, per metric and second, the values themselves,
+so any statistic CloudWatch offers — ``Sum``, ``Average``, ``Minimum``, ``Maximum``,
+``SampleCount`` and percentiles ``pNN`` / ``pNN.N`` — can be computed for any period, as
+CloudWatch computes them from the data points of that period ("CloudWatch statistics
+definitions"). Data older than ``retention`` is dropped (alarms look back a few periods, the
+dashboard three hours).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+STANDARD_STATISTICS = ("Sum", "Average", "Minimum", "Maximum", "SampleCount")
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
+
+Dimensions = tuple[tuple[str, str], ...]
+
+
+def metric_key(
+    namespace: str, name: str, dimensions: Iterable[tuple[str, str]]
+) -> tuple[str, str, Dimensions]:
+    """A metric's identity: namespace, name and its dimension set (order does not matter)."""
+    return namespace, name, tuple(sorted(dimensions))
+
+
+class UnsupportedStatistic(ValueError):
+    """A statistic CloudWatch has that this store does not compute (``TM99``, ``IQM``, ...)."""
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile by nearest rank: the smallest value with at least p% of the values at or
+    below it (a value that was observed, as CloudWatch's percentiles are of the data points)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def statistic(stat: str, values: list[float]) -> float:
+    """One statistic of the values of one period (never called with no values)."""
+    if stat == "Sum":
+        return math.fsum(values)
+    if stat == "Average":
+        return math.fsum(values) / len(values)
+    if stat == "Minimum":
+        return min(values)
+    if stat == "Maximum":
+        return max(values)
+    if stat == "SampleCount":
+        return float(len(values))
+    matched = _PERCENTILE.match(stat)
+    if matched:
+        return percentile(values, float(matched.group(1)))
+    raise UnsupportedStatistic(f"statistic {stat!r} is not computed locally")
+
+
+@dataclass
+class _Second:
+    values: list[float] = field(default_factory=list)
+    # aggregated points (StatisticValues) carry no values: count, sum, min, max only
+    count: float = 0.0
+    total: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+
+
+class MetricStore:
+    """Data points by metric and second; thread-safe (the shipper writes, evaluators read)."""
+
+    def __init__(self, retention: float = 3 * 3600 + 600) -> None:
+        self._retention = retention
+        self._lock = threading.Lock()
+        self._points: dict[tuple[str, str, Dimensions], dict[int, _Second]] = defaultdict(dict)
+        self._units: dict[tuple[str, str, Dimensions], str] = {}
+
+    def record(self, namespace: str, data: list[dict[str, Any]]) -> None:
+        """Keep ``PutMetricData``-shaped data (``Values``/``Counts``, ``Value`` or ``StatisticValues``)."""
+        with self._lock:
+            for datum in data:
+                key = metric_key(
+                    namespace,
+                    datum["MetricName"],
+                    ((d["Name"], d["Value"]) for d in datum.get("Dimensions", [])),
+                )
+                self._units.setdefault(key, datum.get("Unit", "None"))
+                second = self._points[key].setdefault(int(datum["Timestamp"].timestamp()), _Second())
+                if "StatisticValues" in datum:
+                    stats = datum["StatisticValues"]
+                    second.count += stats["SampleCount"]
+                    second.total += stats["Sum"]
+                    second.low = min(second.low, stats["Minimum"])
+                    second.high = max(second.high, stats["Maximum"])
+                    continue
+                values = datum.get("Values", [datum["Value"]] if "Value" in datum else [])
+                counts = datum.get("Counts", [1] * len(values))
+                for value, count in zip(values, counts, strict=True):
+                    second.values.extend([float(value)] * int(count))
+
+    def trim(self, now: float) -> None:
+        oldest = int(now - self._retention)
+        with self._lock:
+            for seconds in self._points.values():
+                for stamp in [s for s in seconds if s < oldest]:
+                    del seconds[stamp]
+
+    def metrics(self) -> list[tuple[str, str, Dimensions]]:
+        with self._lock:
+            return list(self._points)
+
+    def series(
+        self,
+        key: tuple[str, str, Dimensions],
+        stat: str,
+        period: float,
+        starts: list[float],
+        unit: str | None = None,
+    ) -> dict[float, float]:
+        """``stat`` of the metric for each period starting at one of ``starts`` (``period`` seconds
+        long); a period without data points has no value (missing, as in CloudWatch). ``unit``,
+        when given, filters: data points published in another unit are not the query's."""
+        ordered = sorted(starts)
+        if not ordered or (unit is not None and self._units.get(key, unit) != unit):
+            return {}
+        low_stamp, high_stamp = ordered[0], ordered[-1] + period
+        with self._lock:
+            seconds = [
+                (stamp, s)
+                for stamp, s in self._points.get(key, {}).items()
+                if low_stamp <= stamp < high_stamp
+            ]
+        buckets: dict[float, list[_Second]] = defaultdict(list)
+        for stamp, second in seconds:
+            index = bisect.bisect_right(ordered, stamp) - 1
+            if index >= 0 and stamp < ordered[index] + period:
+                buckets[ordered[index]].append(second)
+        found: dict[float, float] = {}
+        for start, inside in sorted(buckets.items()):
+            values = [v for s in inside for v in s.values]
+            aggregated = [s for s in inside if s.count]
+            if not values and not aggregated:
+                continue
+            if not aggregated:
+                found[start] = statistic(stat, values)
+                continue
+            # aggregated points: the standard statistics combine; percentiles need the values
+            count = len(values) + sum(s.count for s in aggregated)
+            total = math.fsum(values) + sum(s.total for s in aggregated)
+            low = min([*values, *(s.low for s in aggregated)])
+            high = max([*values, *(s.high for s in aggregated)])
+            combined = {"Sum": total, "SampleCount": count, "Minimum": low, "Maximum": high}
+            if stat == "Average":
+                found[start] = total / count
+            elif stat in combined:
+                found[start] = float(combined[stat])
+            else:
+                raise UnsupportedStatistic(
+                    f"{stat} of {key[1]}: data points sent as StatisticValues have no values"
+                )
+        return found
