@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from sam_template.tables import create_table
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from local_stack.faults import Fault
     from sam_template.model import Template
 
 __all__ = ["ACCOUNT", "REGION", "MotoServer", "Provisioned", "client", "provision"]
@@ -75,6 +77,14 @@ class MotoServer:
                 time.sleep(0.05)
         self.stop()
         raise TimeoutError(f"moto server did not answer on {self.endpoint} within {timeout:.0f}s")
+
+    def inject(self, faults: list[Fault]) -> None:
+        """Make the endpoint answer the faults' calls with their errors or latency (``FaultInjector``
+        in ``local_stack.moto_server``); an empty list clears them."""
+        body = json.dumps([fault.for_endpoint() for fault in faults]).encode()
+        request = urllib.request.Request(f"{self.endpoint}/_local/faults", data=body, method="PUT")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+            pass
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

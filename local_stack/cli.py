@@ -66,6 +66,13 @@ def parser() -> argparse.ArgumentParser:
         type=_positive,
         help="seconds the emulated streams keep records before trimming them (AWS: 24 h, the default)",
     )
+    up.add_argument(
+        "--alarm-time-scale",
+        type=_positive,
+        default=1.0,
+        metavar="F",
+        help="evaluate every alarm as if its Period were Period x F seconds (0.1: a minute lasts 6 s)",
+    )
 
     load = commands.add_parser("load", help="N concurrent WebSocket clients against any endpoint")
     load.add_argument("url", help="ws:// or wss:// URL (the stack's, or a deployed stage's)")
@@ -121,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         schedule_every=dict(chosen.schedule_every),
         max_per_client=chosen.max_per_client,
         stream_retention=chosen.stream_retention,
+        alarm_time_scale=chosen.alarm_time_scale,
         template_path=chosen.template.resolve() if chosen.template else None,
     )
     try:

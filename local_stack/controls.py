@@ -7,6 +7,8 @@ API Gateway's): ``/_local/...``.
   connections' ``$disconnect`` (it is best-effort on AWS too).
 - ``POST /_local/invoke/{LogicalId}``: runs a function now with a scheduled event, as EventBridge
   would, and answers its result.
+- ``POST /_local/faults`` with a fault (``local_stack.faults``) adds it; ``GET /_local/faults``
+  lists the active faults; ``DELETE /_local/faults`` clears them all.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from local_stack import faults
 from local_stack.lambdas import FunctionError
 from local_stack.scheduler import scheduled_event
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from local_stack.lambdas import LocalFunctions
 
 PREFIX = "/_local/"
@@ -27,6 +32,9 @@ class Controls:
     def __init__(self, functions: LocalFunctions, skip_disconnect: set[str]) -> None:
         self._functions = functions
         self._skip_disconnect = skip_disconnect
+        self.faults: list[faults.Fault] = []
+        # puts the HTTP-level faults into the emulated AWS endpoint (set by the stack)
+        self.on_faults: Callable[[list[faults.Fault]], None] | None = None
 
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         """(status, JSON body) for a control request."""
@@ -39,6 +47,8 @@ class Controls:
             return 200, {"skipping": len(self._skip_disconnect)}
         if method == "POST" and action.startswith("invoke/"):
             return self._invoke(action.removeprefix("invoke/"))
+        if action == "faults":
+            return self._faults(method, body)
         return 404, {"message": f"no control {method} {path}"}
 
     def functions(self) -> dict[str, Any]:
@@ -52,6 +62,24 @@ class Controls:
             }
             for name, pids in functions.environments().items()
         }
+
+    def _faults(self, method: str, body: bytes) -> tuple[int, Any]:
+        if method == "POST":
+            try:
+                fault = faults.parse(json.loads(body or b"null"), set(self._functions.environments()))
+            except ValueError as exc:  # a JSON syntax error is a ValueError too
+                return 400, {"message": f"not a fault: {exc}"}
+            self.faults.append(fault)
+        elif method == "DELETE":
+            self.faults.clear()
+        elif method != "GET":
+            return 405, {"message": f"{method} /_local/faults: use GET, POST or DELETE"}
+        if method != "GET":
+            self._functions.faults = {f.function: kind for f in self.faults if (kind := f.at_lambda)}
+            if self.on_faults is not None:
+                self.on_faults([f for f in self.faults if f.at_lambda is None])
+        listed = [fault.model_dump(exclude_none=True) for fault in self.faults]
+        return (201 if method == "POST" else 200), {"faults": listed}
 
     def _invoke(self, logical_id: str) -> tuple[int, Any]:
         if logical_id not in self._functions.environments():

@@ -34,6 +34,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from local_stack.controls import PREFIX, Controls
+from local_stack.lambdas import FunctionThrottled
 
 if TYPE_CHECKING:
     import ssl
@@ -97,6 +98,7 @@ class Gateway:
         max_duration: float = 7200.0,
     ) -> None:
         self._functions = functions
+        self.metrics = functions.metrics  # what API Gateway publishes (ServiceMetrics.api: ids)
         self.routes = routes  # route key -> logical id of the function its integration invokes
         self.selection_expression = selection_expression
         self.two_way = two_way  # route keys with a route response
@@ -225,17 +227,29 @@ class Gateway:
         }
 
     async def _invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The integration's answer; ``None`` when the function failed (API Gateway's 500)."""
+        """The integration's answer; ``None`` when the function failed (API Gateway's 500).
+
+        Metrics as API Gateway publishes them: ``IntegrationLatency`` of every call; a function
+        error or a throttle is a 4XX/5XX response from the integration (``IntegrationError``), and
+        a throttle — Lambda refusing the call — also an error calling it (``ExecutionError``)."""
         loop = asyncio.get_running_loop()
+        route = event["requestContext"]["routeKey"]
+        started = time.monotonic()
         try:
             response = await loop.run_in_executor(self._executor, self._functions.invoke, logical_id, event)
-        except Exception:  # noqa: BLE001 - a function error is API Gateway's 500
+        except Exception as exc:  # noqa: BLE001 - a function error is API Gateway's 500
+            self.metrics.gateway("IntegrationError", route=route)
+            if isinstance(exc, FunctionThrottled):
+                self.metrics.gateway("ExecutionError", route=route)
             return None
+        finally:
+            self.metrics.gateway("IntegrationLatency", (time.monotonic() - started) * 1000, route=route)
         return response if isinstance(response, dict) else {"statusCode": 200}
 
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path.rstrip("/") != f"/{self.stage}":
             # a stage the API does not have: API Gateway refuses the handshake
+            self.metrics.gateway("ClientError")
             return connection.respond(HTTPStatus.FORBIDDEN, '{"message": "Forbidden"}\n')
         connection_id, connected_at = new_connection_id(), time.time()
         query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
@@ -253,6 +267,8 @@ class Gateway:
             event["queryStringParameters"] = {name: values[-1] for name, values in query.items()}
             event["multiValueQueryStringParameters"] = query
         connect = self.routes.get("$connect")
+        if connect:
+            self.metrics.gateway("ConnectCount", route="$connect")
         # without a $connect route API Gateway accepts every handshake
         response: dict[str, Any] | None = (
             await self._invoke(connect, event) if connect else {"statusCode": 200}
@@ -309,9 +325,11 @@ class Gateway:
     async def _message(self, live: LiveConnection, message: str | bytes) -> None:
         """A client message, as API Gateway routes it (Working with routes for WebSocket APIs)."""
         route = self._route_of(message)
+        self.metrics.gateway("MessageCount", route=route)
         event = self._event(live.connection_id, route or "", live.connected_at, {"sourceIp": live.source_ip})
         error = {"connectionId": live.connection_id, "requestId": event["requestContext"]["requestId"]}
         if route is None:  # no route matches and there is no $default
+            self.metrics.gateway("ClientError")
             await live.socket.send(json.dumps({"message": "Forbidden", **error}))
             return
         event["requestContext"]["messageId"] = base64.b64encode(uuid.uuid4().bytes[:12]).decode()
@@ -323,6 +341,7 @@ class Gateway:
         if response is None:
             await live.socket.send(json.dumps({"message": "Internal server error", **error}))
         elif route in self.two_way and response.get("body") is not None:
+            self.metrics.gateway("MessageCount", route=route)
             await live.socket.send(str(response["body"]))  # the route response: back to the client
 
     async def _watch(self, live: LiveConnection) -> None:
@@ -385,6 +404,7 @@ class Gateway:
             self._call(live.socket.send(payload))
         except ConnectionClosed:
             return False
+        self.metrics.gateway("MessageCount")  # a message to the client, through @connections
         live.last_active = time.time()
         return True
 
@@ -462,6 +482,9 @@ def _management_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             self._answer(200) if gateway.post(connection_id, data) else self._gone(connection_id)
 
         def do_DELETE(self) -> None:
+            if urlsplit(self.path).path.startswith(PREFIX):
+                self._answer(*gateway.controls.answer("DELETE", urlsplit(self.path).path, b""))
+                return
             if (connection_id := self._route()) is not None:
                 self._answer(204) if gateway.delete(connection_id) else self._gone(connection_id)
 

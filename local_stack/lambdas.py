@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack import emf
 from local_stack.periodic import Periodic
+from local_stack.service_metrics import ServiceMetrics
 from sam_template.handlers import LambdaContext, load_handler
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from multiprocessing.connection import Connection
 
+    from local_stack.cloudwatch.store import MetricStore
     from sam_template.model import Template
 
 # PutMetricData takes at most 1,000 data per call.
@@ -47,14 +49,17 @@ class MetricShipper(Periodic):
 
     name = "emf-to-cloudwatch"
 
-    def __init__(self, cloudwatch: Any, period: float = 0.1) -> None:  # noqa: ANN401
+    def __init__(self, cloudwatch: Any, period: float = 0.1, store: MetricStore | None = None) -> None:  # noqa: ANN401
         super().__init__(period)
         self._cloudwatch = cloudwatch
+        self.store = store  # every value, for percentiles and alarm evaluation
         self._data: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue()
         self._idle = threading.Event()
         self._idle.set()
 
     def put(self, namespace: str, data: list[dict[str, Any]]) -> None:
+        if self.store is not None:
+            self.store.record(namespace, data)
         self._idle.clear()
         self._data.put((namespace, data))
 
@@ -106,6 +111,10 @@ class MetricShipper(Periodic):
 class FunctionError(RuntimeError):
     """The invocation failed: the handler raised, the environment crashed or the function timed out
     (Lambda reports a function error; the details are in the function log)."""
+
+
+class FunctionThrottled(FunctionError):
+    """Lambda refused the invocation (``TooManyRequestsException``): it never ran."""
 
 
 # How long Lambda lets an execution environment's Init phase run ("Understanding the Lambda
@@ -220,6 +229,10 @@ class LocalFunctions:
     def __init__(self, template: Template, shipper: MetricShipper, log: TextIO) -> None:
         self._template = template
         self._shipper = shipper
+        self.metrics = ServiceMetrics(shipper.put)  # what Lambda publishes about the invocations
+        # injected faults (``/_local/faults``): logical id -> "throttle" or "crash"
+        self.faults: dict[str, str] = {}
+        self._busy: dict[str, int] = defaultdict(int)
         self._log = log
         self._log_lock = threading.Lock()
         self._idle: dict[str, queue.Queue[ExecutionEnvironment]] = {}
@@ -272,7 +285,32 @@ class LocalFunctions:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
         """Invoke synchronously (waiting for a free environment); a handler exception, a crash or a
-        timeout raises :class:`FunctionError`."""
+        timeout raises :class:`FunctionError`, a throttle :class:`FunctionThrottled`."""
+        fault = self.faults.get(logical_id)
+        if fault == "throttle":
+            self.metrics.throttle(logical_id)
+            raise FunctionThrottled(f"{logical_id}: Rate Exceeded (TooManyRequestsException, injected)")
+        with self._lock:
+            self._busy[logical_id] += 1
+            concurrent = self._busy[logical_id]
+        started = time.monotonic()
+        failed = True
+        try:
+            if fault == "crash":
+                self.invocations[logical_id] += 1
+                self.errors[logical_id] += 1
+                self._write([f"{time.strftime('%H:%M:%S')} {logical_id} RuntimeError: crash injected\n"])
+                raise FunctionError(f"{logical_id} raised (crash injected)")
+            response = self._invoke(logical_id, event)
+            failed = False
+            return response
+        finally:
+            with self._lock:
+                self._busy[logical_id] -= 1
+            elapsed = (time.monotonic() - started) * 1000
+            self.metrics.invocation(logical_id, elapsed, failed=failed, concurrent=concurrent)
+
+    def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
         timeout = float(self._template.function_timeout(logical_id))
         environment = self._take(logical_id)
         while not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one

@@ -8,6 +8,8 @@
 - stream records are trimmed after the retention (24 h; ``LOCAL_STREAM_RETENTION_SECONDS``) and
   shard iterators expire after 15 minutes, as on AWS (moto keeps both forever);
 - requests are not logged (werkzeug writes a line per request);
+- faults can be injected per function, service and operation (``FaultInjector``,
+  ``local_stack.faults``);
 - the backend of a request is looked up once per SigV4 scope and ``X-Amz-Target`` service, not by
   matching every backend's URL patterns on every request (a third of moto's time under load).
 
@@ -17,14 +19,18 @@ Run as ``python -m local_stack.moto_server HOST PORT``.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
+import random
 import signal
 import sys
 import threading
 import time
+import uuid
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs
 
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb import models as dynamodb_models
@@ -218,6 +224,75 @@ def _journal_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_with_journal  # type: ignore[method-assign]
 
 
+class FaultInjector:
+    """Faults injected at the HTTP layer (``local_stack.faults``): a request from the function whose
+    access key a fault names, for that service and operation, gets AWS's error response (or waits
+    first), at the fault's rate. ``PUT /_local/faults`` replaces the list (JSON)."""
+
+    def __init__(self, application: Any) -> None:  # noqa: ANN401 - a WSGI application
+        self._application = application
+        self._faults: list[dict[str, Any]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:  # noqa: ANN401
+        if environ.get("PATH_INFO") == "/_local/faults":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            self._faults = json.loads(environ["wsgi.input"].read(length) or b"[]")
+            start_response("204 No Content", [])
+            return [b""]
+        if self._faults:
+            fault = self._matching(environ)
+            if fault is not None and random.random() < fault["rate"]:  # noqa: S311 - not cryptography
+                if fault["latencyMs"]:
+                    time.sleep(fault["latencyMs"] / 1000)
+                else:
+                    return self._error(environ, fault, start_response)
+        return self._application(environ, start_response)
+
+    def _matching(self, environ: dict[str, Any]) -> dict[str, Any] | None:
+        authorization = str(environ.get("HTTP_AUTHORIZATION", ""))
+        credential = authorization.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+        if len(credential) < 4:
+            return None
+        key, service = credential[0], credential[3]
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        operation = target.rsplit(".", 1)[-1] if target else _query_action(environ)
+        for fault in self._faults:
+            if (fault["accessKey"], fault["service"], fault["operation"]) == (key, service, operation):
+                return fault
+        return None
+
+    @staticmethod
+    def _error(environ: dict[str, Any], fault: dict[str, Any], start_response: Any) -> list[bytes]:  # noqa: ANN401
+        code, message = fault["error"], "Injected by the local stack (/_local/faults)"
+        reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}[
+            fault["status"]
+        ]
+        request_id = str(uuid.uuid4())
+        if environ.get("HTTP_X_AMZ_TARGET"):  # JSON protocol: the code is the __type's last part
+            body = json.dumps({"__type": f"com.amazonaws.local#{code}", "message": message}).encode()
+            content_type = "application/x-amz-json-1.0"
+        else:  # query protocol
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+            ).encode()
+            content_type = "text/xml"
+        start_response(
+            f"{fault['status']} {reason}",
+            [
+                ("Content-Type", content_type),
+                ("x-amzn-RequestId", request_id),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+
+def _query_action(environ: dict[str, Any]) -> str | None:
+    actions = parse_qs(str(environ.get("QUERY_STRING", ""))).get("Action")
+    return actions[0] if actions else None
+
+
 def main(host: str, port: int) -> None:
     global STREAM_RETENTION_SECONDS  # noqa: PLW0603 - set once, before the server starts
     STREAM_RETENTION_SECONDS = float(
@@ -229,7 +304,7 @@ def main(host: str, port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    run_simple(host, port, _Dispatcher(), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(host, port, FaultInjector(_Dispatcher()), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -219,6 +219,9 @@ class StreamPoller(Periodic):
     def _invoke(self, batch: list[dict[str, Any]]) -> int:
         """Deliver ``batch``; return how many leading records are done."""
         newest = batch[-1]["dynamodb"].get("ApproximateCreationDateTime", time.time())
+        # IteratorAge: "the difference between the time Lambda received the batch and the time the
+        # last record in the batch was written to the stream", published for every attempt
+        self._functions.metrics.iterator_age(self._function, max(0.0, time.time() - float(newest)) * 1000)
         try:
             response = self._functions.invoke(self._function, {"Records": batch})
         except Exception:  # noqa: BLE001 - a function error: retry (bisected)

@@ -15,18 +15,29 @@ from typing import TYPE_CHECKING, Any
 
 from local_stack import aws
 from local_stack.aws import sqs_subscriptions
+from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
+from local_stack.cloudwatch.store import MetricStore
+from local_stack.faults import access_key
 from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
 from local_stack.poller import StreamPoller, StreamSource, stream_sources
 from local_stack.scheduler import Schedule, schedule_rules, schedules
+from local_stack.service_metrics import QueueDepths
 from local_stack.tls import make_certificate, server_context
 from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
 from sam_template.conditions import deployed
 from sam_template.expand import expand
-from sam_template.intrinsics import resolve, resource_named
+from sam_template.intrinsics import Deployment, resolve, resource_named
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
-from sam_template.websocket import routes, selection_expression, stage_name, two_way_routes, websocket_apis
+from sam_template.websocket import (
+    detailed_metrics,
+    routes,
+    selection_expression,
+    stage_name,
+    two_way_routes,
+    websocket_apis,
+)
 
 if TYPE_CHECKING:
     from local_stack.aws import Provisioned
@@ -51,6 +62,9 @@ EMULATED = {
     "AWS::ApiGatewayV2::Deployment": "nothing to do",
     "AWS::Lambda::Permission": "nothing to do: any route may invoke any function",
     "AWS::Logs::LogGroup": "the functions' log file",
+    "AWS::CloudWatch::Alarm": "created in moto and evaluated (statistics, percentiles, metric math)",
+    "AWS::SNS::TopicPolicy": "nothing to do: IAM is not enforced",
+    "AWS::SQS::QueuePolicy": "nothing to do: IAM is not enforced",
 }
 
 
@@ -132,6 +146,7 @@ class Options:
     schedule_every: dict[str, float] = field(default_factory=dict)  # logical id -> seconds
     max_per_client: int | None = None
     stream_retention: float | None = None  # seconds the emulated streams keep records (None: 24 h)
+    alarm_time_scale: float = 1.0  # alarms evaluated as if each Period were Period * this
     template_path: Path | None = None  # another SAM application (CodeUri relative to its folder)
 
 
@@ -187,6 +202,9 @@ class LocalStack:
                     "TZ": ":UTC",
                     # not Lambda's: the local certificate of https://{domainName}/{stage}
                     "AWS_CA_BUNDLE": str(ca_bundle),
+                    # the function's own credentials (its role's, on Lambda): the emulated endpoint
+                    # tells the functions' calls apart by them (injected faults)
+                    "AWS_ACCESS_KEY_ID": access_key(logical_id),
                 }
             )
             environments[logical_id] = environment
@@ -201,7 +219,8 @@ class LocalStack:
         self.options.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.options.log_path.open("a", encoding="utf-8")
         self.cloudwatch = aws.client("cloudwatch", endpoint)
-        self.shipper = MetricShipper(aws.client("cloudwatch", endpoint))
+        self.store = MetricStore()  # every data point with its values: percentiles, alarms
+        self.shipper = MetricShipper(aws.client("cloudwatch", endpoint), store=self.store)
         self.shipper.start()
         self.functions = LocalFunctions(self.template, self.shipper, self._log)
 
@@ -226,12 +245,27 @@ class LocalStack:
             max_duration=self.options.max_duration,
         )
         await self.gateway.start()
+        self.functions.metrics.api = (self.gateway.api_id, stage, detailed_metrics(self.template, apis[0]))
+        self.gateway.controls.on_faults = self.moto.inject
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
         environments = self._environments(self.provisioned, local, self.certificate[0])
         self.sources = stream_sources(self.template)
         routed = set(self.gateway.routes.values())
         self.functions.load(function_concurrency(self.template, self.sources, routed), environments)
 
+        self._start_streams(endpoint)
+        unknown = set(self.options.schedule_every) - set(self.template.of_type("AWS::Lambda::Function"))
+        if unknown:
+            raise ValueError(f"--schedule-every names no function of the template: {sorted(unknown)}")
+        every = {**schedules(self.template), **self.options.schedule_every}
+        self.schedules = [Schedule(self.functions, name, seconds) for name, seconds in every.items()]
+        for schedule in self.schedules:
+            schedule.start()
+        self.reader = MetricsReader(self.cloudwatch, self.started_at)
+        self._start_alarms(endpoint, stage)
+
+    def _start_streams(self, endpoint: str) -> None:
+        """The event source mappings of the template's streams, and DynamoDB's TTL process."""
         self.pollers: list[StreamPoller] = []
         for source in self.sources:
             settings = source.settings
@@ -275,14 +309,48 @@ class LocalStack:
             poller.start()
         for ttl in self.ttls:
             ttl.start()
-        unknown = set(self.options.schedule_every) - set(self.template.of_type("AWS::Lambda::Function"))
-        if unknown:
-            raise ValueError(f"--schedule-every names no function of the template: {sorted(unknown)}")
-        every = {**schedules(self.template), **self.options.schedule_every}
-        self.schedules = [Schedule(self.functions, name, seconds) for name, seconds in every.items()]
-        for schedule in self.schedules:
-            schedule.start()
-        self.reader = MetricsReader(self.cloudwatch, self.started_at)
+
+    def _start_alarms(self, endpoint: str, stage: str) -> None:
+        """What SQS publishes about the template's queues, and the template's alarms on it all."""
+        self.queue_depths = QueueDepths(
+            self.functions.metrics,
+            aws.client("sqs", endpoint),
+            self.provisioned.queues,
+            self.options.alarm_time_scale,
+        )
+        self.queue_depths.start()
+        self.alarms = AlarmEvaluator(
+            load_alarms(self.template, self.deployment(stage)),
+            self.store,
+            self.cloudwatch,
+            aws.client("sns", endpoint),
+            time_scale=self.options.alarm_time_scale,
+        )
+        self.alarms.create()
+        self.alarms.start()
+
+    def deployment(self, stage: str) -> Deployment:
+        """What references of the template resolve to in this local deployment."""
+        provisioned = self.provisioned
+        refs = {**provisioned.physical}
+        refs.update({name: name for name in self.template.of_type("AWS::Lambda::Function")})
+        refs.update(dict.fromkeys(websocket_apis(self.template), self.gateway.api_id))
+        refs.update(dict.fromkeys(self.template.of_type("AWS::ApiGatewayV2::Stage"), stage))
+        attributes: dict[tuple[str, str], str] = {}
+        for name, url in provisioned.queues.items():
+            attributes[(name, "QueueName")] = url.rsplit("/", 1)[-1]
+            attributes[(name, "Arn")] = provisioned.queue_arns[name]
+            attributes[(name, "QueueUrl")] = url
+        for name, table in provisioned.tables.items():
+            attributes[(name, "Arn")] = f"arn:aws:dynamodb:{aws.REGION}:{aws.ACCOUNT}:table/{table}"
+            if name in provisioned.streams:
+                attributes[(name, "StreamArn")] = provisioned.streams[name]
+        for name, arn in provisioned.topics.items():
+            attributes[(name, "TopicArn")] = arn
+            attributes[(name, "TopicName")] = arn.rsplit(":", 1)[-1]
+        for name in self.template.of_type("AWS::Lambda::Function"):
+            attributes[(name, "Arn")] = f"arn:aws:lambda:{aws.REGION}:{aws.ACCOUNT}:function:{name}"
+        return Deployment(parameters=self._parameters(), refs=refs, attributes=attributes)
 
     def distribution(self, name: str) -> list[float]:
         return list(self.functions.distributions.get(str(name), ()))
@@ -310,6 +378,11 @@ class LocalStack:
             "topics": self.provisioned.topics,
             "log": str(self.options.log_path),
             "notices": self.notices,
+            # where the alarms notify (subscribe a queue to it to receive their messages)
+            "alarmTopicArn": next(
+                (arn for alarm in self.alarms.alarms for arns in alarm.actions.values() for arn in arns), None
+            ),
+            "alarmTimeScale": self.options.alarm_time_scale,
         }
 
     # ----- stop --------------------------------------------------------------------------------
@@ -319,6 +392,8 @@ class LocalStack:
             await self.gateway.stop()
         for schedule in self.schedules:
             schedule.stop()
+        self.alarms.stop()
+        self.queue_depths.stop()
         for ttl in self.ttls:
             ttl.stop()
         for poller in self.pollers:

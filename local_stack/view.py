@@ -109,6 +109,7 @@ def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
         "streamRecordsDelivered": sum(p.delivered["records"] for p in stack.pollers),
         # per event source mapping: records, batches, filtered, retries, dead_lettered
         "streamDelivery": {p.function: dict(p.delivered) for p in stack.pollers},
+        "alarms": stack.alarms.states(),  # the template's alarms, as the emulated CloudWatch has them
     }
 
 
@@ -136,6 +137,10 @@ def render(state: dict[str, Any], described: dict[str, Any]) -> str:
         f"expiry lag (s)          p50 {_fmt(lag['p50'])}   p99 {_fmt(lag['p99'])}",
         f"stream                  iterator age {state['streamIteratorAgeSeconds']:.1f} s, "
         f"{state['streamRecordsDelivered']:,} records delivered",
+        "",
+        f"alarms                  periods x {described['alarmTimeScale']:g}, "
+        f"notifying {described['alarmTopicArn']}",
+        *(f"  {alarm_state:<17} {name}" for name, alarm_state in sorted(state["alarms"].items())),
         "",
         "Ctrl-C stops the stack.",
     ]

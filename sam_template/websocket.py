@@ -97,3 +97,12 @@ def stage_name(template: Template, api: str, parameters: dict[str, str]) -> str 
                 return parameters.get(str(name["Ref"]))
             return str(name) if name is not None else None
     return None
+
+
+def detailed_metrics(template: Template, api: str) -> bool:
+    """Whether the API's stage publishes route-level metrics (``DetailedMetricsEnabled``)."""
+    for stage in template.of_type("AWS::ApiGatewayV2::Stage").values():
+        properties = stage["Properties"]
+        if api in _names(properties.get("ApiId")):
+            return properties.get("DefaultRouteSettings", {}).get("DetailedMetricsEnabled") is True
+    return False

@@ -188,8 +188,10 @@ class AlarmEvaluator(Periodic):
         self.notifications = 0
 
     def create(self) -> None:
-        """``PutMetricAlarm`` for every alarm; each starts in ``INSUFFICIENT_DATA``."""
+        """``PutMetricAlarm`` for every alarm; each starts in ``INSUFFICIENT_DATA`` and is first
+        evaluated one evaluation interval later."""
         for alarm in self.alarms:
+            alarm.evaluated_at = self._clock()
             self._cloudwatch.put_metric_alarm(**api_arguments(alarm))
             self._cloudwatch.set_alarm_state(
                 AlarmName=alarm.name,

@@ -1,0 +1,97 @@
+"""The metrics AWS services publish about what the local stack does, published into the emulated
+CloudWatch under AWS's own namespaces, names, dimensions and units (``ops.aws_metrics``, taken
+from each service's metrics page), so the template's alarms and dashboard read what they would
+read on AWS:
+
+- ``AWS/Lambda`` per ``FunctionName`` (the local function name: its logical id): ``Invocations``,
+  ``Errors``, ``Throttles``, ``Duration`` (every value, so percentiles work),
+  ``ConcurrentExecutions``, and ``IteratorAge`` of stream consumers (Lambda metrics types);
+- ``AWS/ApiGateway`` per ``ApiId``, ``Stage`` — and ``Route`` too when the stage has
+  ``DetailedMetricsEnabled`` — ``ConnectCount``, ``MessageCount``, ``IntegrationError``,
+  ``ClientError``, ``ExecutionError``, ``IntegrationLatency`` (Monitor WebSocket API execution with
+  CloudWatch metrics);
+- ``AWS/SQS`` per ``QueueName``: ``ApproximateNumberOfMessagesVisible``.
+
+Each data point carries the second it happened in; CloudWatch's statistics over a period (and the
+alarms) aggregate them as the services' one-minute data points would be.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from local_stack.periodic import Periodic
+from ops.aws_metrics import AWS_METRICS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class ServiceMetrics:
+    def __init__(self, put: Callable[[str, list[dict[str, Any]]], None]) -> None:
+        self._put = put
+        self.api: tuple[str, str, bool] | None = None  # ApiId, Stage, DetailedMetricsEnabled
+
+    def publish(self, namespace: str, name: str, dimensions: dict[str, str], value: float) -> None:
+        self._put(
+            namespace,
+            [
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": key, "Value": item} for key, item in dimensions.items()],
+                    "Timestamp": datetime.now(tz=UTC),
+                    "Values": [float(value)],
+                    "Unit": AWS_METRICS[(namespace, name)].unit,
+                }
+            ],
+        )
+
+    # ----- AWS/Lambda ----------------------------------------------------------------------------
+    def invocation(self, function: str, milliseconds: float, *, failed: bool, concurrent: int) -> None:
+        name = {"FunctionName": function}
+        self.publish("AWS/Lambda", "Invocations", name, 1)
+        self.publish("AWS/Lambda", "Errors", name, 1 if failed else 0)
+        self.publish("AWS/Lambda", "Duration", name, milliseconds)
+        self.publish("AWS/Lambda", "ConcurrentExecutions", name, concurrent)
+
+    def throttle(self, function: str) -> None:
+        """A throttled invocation: counted in ``Throttles``, not in ``Invocations``."""
+        self.publish("AWS/Lambda", "Throttles", {"FunctionName": function}, 1)
+
+    def iterator_age(self, function: str, milliseconds: float) -> None:
+        self.publish("AWS/Lambda", "IteratorAge", {"FunctionName": function}, milliseconds)
+
+    # ----- AWS/ApiGateway ------------------------------------------------------------------------
+    def gateway(self, name: str, value: float = 1, route: str | None = None) -> None:
+        if self.api is None:
+            return
+        api_id, stage, detailed = self.api
+        self.publish("AWS/ApiGateway", name, {"ApiId": api_id, "Stage": stage}, value)
+        if detailed and route:
+            self.publish("AWS/ApiGateway", name, {"ApiId": api_id, "Stage": stage, "Route": route}, value)
+
+    # ----- AWS/SQS -------------------------------------------------------------------------------
+    def queue_depth(self, queue_name: str, visible: int) -> None:
+        self.publish("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue_name}, visible)
+
+
+class QueueDepths(Periodic):
+    """SQS's ``ApproximateNumberOfMessagesVisible`` of every queue, once a minute (scaled with the
+    alarms' periods, so that a scaled period still holds a data point, as a real one does)."""
+
+    name = "sqs-metrics"
+
+    def __init__(self, metrics: ServiceMetrics, sqs: Any, queues: dict[str, str], time_scale: float) -> None:  # noqa: ANN401
+        super().__init__(max(0.5, 60 * time_scale))
+        self._metrics = metrics
+        self._sqs = sqs
+        self._queues = queues
+
+    def round(self) -> None:
+        for url in self._queues.values():
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+            visible = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+            self._metrics.queue_depth(url.rsplit("/", 1)[-1], visible)
