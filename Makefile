@@ -49,8 +49,9 @@ test-py311: $(PY311_VENV)/.installed
 bench: install
 	$(BIN)/python -m bench
 
+# `make dev ARGS="--alarm-time-scale 0.1"`: any option of `python -m local_stack up`
 dev: install install-sam
-	$(BIN)/python -m local_stack
+	$(BIN)/python -m local_stack up $(ARGS)
 
 build: install install-sam
 	$(SAM) build --template-file template.yaml --build-dir .aws-sam/build

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 import traceback
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack import emf
@@ -44,7 +44,7 @@ class MetricShipper(Periodic):
     minimum, maximum) before ``PutMetricData``: one second is the finest resolution CloudWatch
     stores ("high-resolution metrics"), and moto keeps one object per value it is given, which
     made every status query slower as a long run went on. Percentiles come from the values
-    themselves (``LocalFunctions.distributions``).
+    themselves (``MetricStore``).
     """
 
     name = "emf-to-cloudwatch"
@@ -243,8 +243,6 @@ class LocalFunctions:
         self.invocations: dict[str, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
         self.replaced: dict[str, int] = defaultdict(int)
-        # the last values of each distribution shipped (moto computes no percentiles)
-        self.distributions: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=10_000))
 
     def load(
         self, concurrency: dict[str, int], environments: dict[str, dict[str, str]] | None = None
@@ -360,9 +358,6 @@ class LocalFunctions:
                 logs.append(f"{stamp} {logical_id} {line}\n")
                 continue
             for namespace, data in emf.metric_data(document):
-                for datum in data:
-                    if datum["Unit"] == "Seconds":
-                        self.distributions[datum["MetricName"]].extend(datum["Values"])
                 self._shipper.put(namespace, data)
         self._write(logs)
 

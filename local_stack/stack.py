@@ -353,7 +353,7 @@ class LocalStack:
         return Deployment(parameters=self._parameters(), refs=refs, attributes=attributes)
 
     def distribution(self, name: str) -> list[float]:
-        return list(self.functions.distributions.get(str(name), ()))
+        return self.store.recent_values(str(name))
 
     @property
     def poller(self) -> StreamPoller | None:

@@ -114,6 +114,17 @@ class MetricStore:
                 for stamp in [s for s in seconds if s < oldest]:
                     del seconds[stamp]
 
+    def recent_values(self, name: str, limit: int = 10_000) -> list[float]:
+        """The last ``limit`` values of every metric called ``name`` (any namespace, dimensions)."""
+        with self._lock:
+            seconds = sorted(
+                (stamp, second.values)
+                for key, by_second in self._points.items()
+                if key[1] == name
+                for stamp, second in by_second.items()
+            )
+        return [value for _, values in seconds for value in values][-limit:]
+
     def metrics(self) -> list[tuple[str, str, Dimensions]]:
         with self._lock:
             return list(self._points)
