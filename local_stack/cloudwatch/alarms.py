@@ -123,13 +123,16 @@ def load_alarms(template: Template, deployment: Deployment) -> list[Alarm]:
                 except UnsupportedExpression as exc:
                     raise UnsupportedAlarm(f"{name}: {exc}") from None
         evaluation_periods = int(properties["EvaluationPeriods"])
-        rule = Rule(
-            comparison=str(properties["ComparisonOperator"]),
-            threshold=float(properties["Threshold"]),
-            evaluation_periods=evaluation_periods,
-            datapoints_to_alarm=int(properties.get("DatapointsToAlarm", evaluation_periods)),
-            treat_missing_data=str(properties.get("TreatMissingData", "missing")),
-        )
+        try:
+            rule = Rule(
+                comparison=str(properties["ComparisonOperator"]),
+                threshold=float(properties["Threshold"]),
+                evaluation_periods=evaluation_periods,
+                datapoints_to_alarm=int(properties.get("DatapointsToAlarm", evaluation_periods)),
+                treat_missing_data=str(properties.get("TreatMissingData", "missing")),
+            )
+        except ValueError as exc:
+            raise UnsupportedAlarm(f"{name}: {exc}") from None
         actions = {
             "ALARM": list(properties.get("AlarmActions", [])),
             "OK": list(properties.get("OKActions", [])),

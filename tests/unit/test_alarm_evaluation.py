@@ -182,3 +182,61 @@ def test_aggregated_points_give_the_standard_statistics():
     store.record("App", [{"MetricName": "Opened", "Timestamp": at(61), "Value": 6.0, "Unit": "Count"}])
     assert store.series(key, "Sum", 60, [60.0]) == {60.0: 16.0}
     assert store.series(key, "Average", 60, [60.0]) == {60.0: 16.0 / 5}
+
+
+# ----- alarms read from a template ------------------------------------------------------------------
+def test_an_alarm_the_evaluator_cannot_evaluate_is_refused_by_its_name():
+    from local_stack.cloudwatch.alarms import UnsupportedAlarm, load_alarms
+    from sam_template.intrinsics import Deployment
+    from sam_template.model import Template, load_template
+
+    alarm = {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": "LatencyBandAlarm",
+            "ComparisonOperator": "GreaterThanUpperThreshold",
+            "EvaluationPeriods": 1,
+            "Threshold": 0,
+            "Metrics": [
+                {"Id": "band", "Expression": "ANOMALY_DETECTION_BAND(m, 2)", "ReturnData": True},
+                {
+                    "Id": "m",
+                    "ReturnData": False,
+                    "MetricStat": {
+                        "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Duration"},
+                        "Period": 60,
+                        "Stat": "p99",
+                    },
+                },
+            ],
+        },
+    }
+    template = Template(body={"Resources": {"Band": alarm}}, path=load_template().path)
+    with pytest.raises(UnsupportedAlarm, match="LatencyBandAlarm: ANOMALY_DETECTION_BAND"):
+        load_alarms(template, Deployment(parameters={}, refs={}))
+
+
+def test_our_alarms_resolve_as_cloudformation_would():
+    from local_stack.cloudwatch.alarms import load_alarms
+    from sam_template.intrinsics import Deployment
+    from sam_template.model import load_template
+
+    template = load_template()
+    functions = template.of_type("AWS::Serverless::Function")
+    deployment = Deployment(
+        parameters=template.parameter_defaults(),
+        refs={**{name: name for name in functions}, "WebSocketApi": "api1", "AlarmTopic": "arn:topic"},
+        attributes={("StreamDeadLetterQueue", "QueueName"): "dlq"},
+    )
+    alarms = {alarm.name: alarm for alarm in load_alarms(template, deployment)}
+    assert set(alarms) == set(template.of_type("AWS::CloudWatch::Alarm"))  # no AlarmName: logical ids
+    spike = alarms["ConnectFailureSpikeAlarm"]
+    (returned,) = [q for q in spike.queries if q.return_data]
+    assert returned.expression == "IF(FILL(failed, 0) >= 5 AND rate >= 10, 1, 0)"  # !Sub of parameters
+    assert alarms["StreamDeadLetterAlarm"].queries[0].metric == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        (("QueueName", "dlq"),),
+    )
+    assert alarms["StreamIteratorAgeAlarm"].rule.threshold == 300.0  # !Ref of a Number parameter
+    assert spike.actions["ALARM"] == ["arn:topic"]
