@@ -9,6 +9,7 @@ from pathlib import Path
 
 from local_stack.loadgen import LoadPlan, SteadyPlan, run_load, run_steady
 from local_stack.stack import Options, serve
+from sam_template.expand import TranslationError
 
 
 def _positive(text: str) -> float:
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(serve(options))
     except KeyboardInterrupt:
         return 130
+    except (ValueError, TranslationError) as exc:  # the template asks for what cannot run locally
+        print(f"local stack: cannot start: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

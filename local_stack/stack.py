@@ -387,23 +387,27 @@ class LocalStack:
 
     # ----- stop --------------------------------------------------------------------------------
     async def stop(self) -> None:
-        """Close every socket (their $disconnect runs), deliver what the stream still holds, stop."""
-        with contextlib.suppress(Exception):
-            await self.gateway.stop()
-        for schedule in self.schedules:
-            schedule.stop()
-        self.alarms.stop()
-        self.queue_depths.stop()
-        for ttl in self.ttls:
-            ttl.stop()
-        for poller in self.pollers:
+        """Close every socket (their $disconnect runs), deliver what the stream still holds, stop.
+        After a start that failed part-way, stops what had started."""
+        if hasattr(self, "gateway"):
+            with contextlib.suppress(Exception):
+                await self.gateway.stop()
+        for name in ("schedules", "ttls"):
+            for part in getattr(self, name, []):
+                part.stop()
+        for name in ("alarms", "queue_depths"):
+            if hasattr(self, name):
+                getattr(self, name).stop()
+        for poller in getattr(self, "pollers", []):
             poller.stop()
             with contextlib.suppress(Exception):
                 poller.poll_once(flush=True)
-        self.functions.stop()
-        self.shipper.stop()
+        for name in ("functions", "shipper"):
+            if hasattr(self, name):
+                getattr(self, name).stop()
         self.moto.stop()
-        self._log.close()
+        if hasattr(self, "_log"):
+            self._log.close()
 
 
 async def serve(options: Options) -> int:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
+from local_stack.process import StackProcess
 from tests.e2e.conftest import start_stack
 
 pytestmark = pytest.mark.e2e
@@ -59,3 +61,33 @@ def test_clients_exchange_messages_through_another_application(chat):
             }
 
     asyncio.run(scenario())
+
+
+UNSUPPORTED_ALARM = """
+  BandAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      ComparisonOperator: GreaterThanUpperThreshold
+      EvaluationPeriods: 1
+      ThresholdMetricId: band
+      Metrics:
+        - Id: band
+          Expression: ANOMALY_DETECTION_BAND(m, 2)
+        - Id: m
+          ReturnData: false
+          MetricStat:
+            Metric: {Namespace: AWS/Lambda, MetricName: Duration}
+            Period: 60
+            Stat: p99
+"""
+
+
+def test_an_alarm_it_cannot_evaluate_stops_the_start_and_is_named(tmp_path):
+    app = tmp_path / "app"
+    shutil.copytree(CHAT.parent, app)
+    template = app / "template.yaml"
+    template.write_text(template.read_text() + UNSUPPORTED_ALARM)
+    stack = StackProcess(tmp_path / "functions.log", "--template", str(template))
+    with pytest.raises(RuntimeError, match="cannot start: BandAlarm: ANOMALY_DETECTION_BAND"):
+        stack.wait_ready()
+    assert stack.process.wait(timeout=30) == 2
