@@ -67,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
         type=_positive,
         help="seconds the emulated streams keep records before trimming them (AWS: 24 h, the default)",
     )
+    up.add_argument("--dashboard-port", type=int, default=0, help="the dashboard's web page (default: free)")
     up.add_argument(
         "--alarm-time-scale",
         type=_positive,
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         max_per_client=chosen.max_per_client,
         stream_retention=chosen.stream_retention,
         alarm_time_scale=chosen.alarm_time_scale,
+        dashboard_port=chosen.dashboard_port,
         template_path=chosen.template.resolve() if chosen.template else None,
     )
     try:

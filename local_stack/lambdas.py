@@ -176,6 +176,7 @@ class ExecutionEnvironment:
         self.process.start()
         child.close()
         self._initialised = False
+        self.duration_ms = 0.0  # of its last invocation
 
     @property
     def pid(self) -> int:
@@ -203,11 +204,14 @@ class ExecutionEnvironment:
     def invoke(self, event: dict[str, Any], timeout: float) -> tuple[bool, Any, str]:
         """Run one invocation; raises :class:`EnvironmentLost` (crash) or ``TimeoutError``."""
         self.initialise()
+        started = time.monotonic()  # Duration: the Invoke phase only, not Init
         try:
             self._connection.send((event, int(timeout * 1000)))
+            outcome: tuple[bool, Any, str] = self._receive(timeout)
         except (BrokenPipeError, OSError) as exc:
             raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
-        outcome: tuple[bool, Any, str] = self._receive(timeout)
+        finally:
+            self.duration_ms = (time.monotonic() - started) * 1000
         return outcome
 
     def stop(self) -> None:
@@ -291,24 +295,19 @@ class LocalFunctions:
         with self._lock:
             self._busy[logical_id] += 1
             concurrent = self._busy[logical_id]
-        started = time.monotonic()
-        failed = True
         try:
             if fault == "crash":
                 self.invocations[logical_id] += 1
                 self.errors[logical_id] += 1
+                self.metrics.invocation(logical_id, 0.0, failed=True, concurrent=concurrent)
                 self._write([f"{time.strftime('%H:%M:%S')} {logical_id} RuntimeError: crash injected\n"])
                 raise FunctionError(f"{logical_id} raised (crash injected)")
-            response = self._invoke(logical_id, event)
-            failed = False
-            return response
+            return self._invoke(logical_id, event, concurrent)
         finally:
             with self._lock:
                 self._busy[logical_id] -= 1
-            elapsed = (time.monotonic() - started) * 1000
-            self.metrics.invocation(logical_id, elapsed, failed=failed, concurrent=concurrent)
 
-    def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
+    def _invoke(self, logical_id: str, event: dict[str, Any], concurrent: int) -> Any:  # noqa: ANN401
         timeout = float(self._template.function_timeout(logical_id))
         environment = self._take(logical_id)
         while not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one
@@ -318,6 +317,7 @@ class LocalFunctions:
         try:
             succeeded, response, output = environment.invoke(event, timeout)
         except (TimeoutError, EnvironmentLost) as exc:
+            self.metrics.invocation(logical_id, environment.duration_ms, failed=True, concurrent=concurrent)
             reason = (
                 f"Task timed out after {timeout:.2f} seconds"
                 if isinstance(exc, TimeoutError)
@@ -326,6 +326,9 @@ class LocalFunctions:
             self._replace(logical_id, environment, reason)
             self.errors[logical_id] += 1
             raise FunctionError(f"{logical_id}: {reason}") from None
+        self.metrics.invocation(
+            logical_id, environment.duration_ms, failed=not succeeded, concurrent=concurrent
+        )
         self._idle[logical_id].put(environment)
         self._route(logical_id, output)
         if not succeeded:

@@ -17,6 +17,8 @@ from local_stack import aws
 from local_stack.aws import sqs_subscriptions
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.store import MetricStore
+from local_stack.dashboard.server import DashboardServer
+from local_stack.dashboard.widgets import widgets
 from local_stack.faults import access_key
 from local_stack.gateway import Gateway
 from local_stack.lambdas import LocalFunctions, MetricShipper
@@ -63,6 +65,7 @@ EMULATED = {
     "AWS::Lambda::Permission": "nothing to do: any route may invoke any function",
     "AWS::Logs::LogGroup": "the functions' log file",
     "AWS::CloudWatch::Alarm": "created in moto and evaluated (statistics, percentiles, metric math)",
+    "AWS::CloudWatch::Dashboard": "rendered in a browser at dashboardUrl",
     "AWS::SNS::TopicPolicy": "nothing to do: IAM is not enforced",
     "AWS::SQS::QueuePolicy": "nothing to do: IAM is not enforced",
 }
@@ -147,6 +150,7 @@ class Options:
     max_per_client: int | None = None
     stream_retention: float | None = None  # seconds the emulated streams keep records (None: 24 h)
     alarm_time_scale: float = 1.0  # alarms evaluated as if each Period were Period * this
+    dashboard_port: int = 0  # the dashboard's web page (0: a free port)
     template_path: Path | None = None  # another SAM application (CodeUri relative to its folder)
 
 
@@ -328,6 +332,23 @@ class LocalStack:
         )
         self.alarms.create()
         self.alarms.start()
+        self._start_dashboard(stage)
+
+    def _start_dashboard(self, stage: str) -> None:
+        """The template's first dashboard, served on loopback (none without one)."""
+        self.dashboard: DashboardServer | None = None
+        for logical_id, resource in self.template.of_type("AWS::CloudWatch::Dashboard").items():
+            properties = self.deployment(stage).resolve(resource["Properties"])
+            self.dashboard = DashboardServer(
+                str(properties.get("DashboardName", logical_id)),
+                widgets(json.loads(properties["DashboardBody"])),
+                self.store,
+                self.alarms.states,
+                host=self.options.host,
+                port=self.options.dashboard_port,
+            )
+            self.dashboard.start()
+            return
 
     def deployment(self, stage: str) -> Deployment:
         """What references of the template resolve to in this local deployment."""
@@ -383,6 +404,7 @@ class LocalStack:
                 (arn for alarm in self.alarms.alarms for arns in alarm.actions.values() for arn in arns), None
             ),
             "alarmTimeScale": self.options.alarm_time_scale,
+            "dashboardUrl": self.dashboard.url if self.dashboard else None,
         }
 
     # ----- stop --------------------------------------------------------------------------------
@@ -395,8 +417,8 @@ class LocalStack:
         for name in ("schedules", "ttls"):
             for part in getattr(self, name, []):
                 part.stop()
-        for name in ("alarms", "queue_depths"):
-            if hasattr(self, name):
+        for name in ("alarms", "queue_depths", "dashboard"):
+            if getattr(self, name, None) is not None:
                 getattr(self, name).stop()
         for poller in getattr(self, "pollers", []):
             poller.stop()

@@ -124,6 +124,7 @@ def render(state: dict[str, Any], described: dict[str, Any]) -> str:
         f"WebSocket URL      {described['url']}",
         f"@connections       {described['managementUrl']}  (handlers: {described['connectionsUrl']})",
         f"AWS endpoint       {described['awsEndpoint']}  (any boto3 client: endpoint_url=...)",
+        f"dashboard          {described['dashboardUrl'] or '(the template has none)'}",
         f"functions' log     {described['log']}",
         *(f"notice             {notice}" for notice in described["notices"]),
         "",

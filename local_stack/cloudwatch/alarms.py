@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from local_stack.cloudwatch.evaluation import INSUFFICIENT_DATA, Rule, decide, reason
 from local_stack.cloudwatch.expressions import Series, UnsupportedExpression, evaluate
-from local_stack.cloudwatch.store import STANDARD_STATISTICS, MetricStore, metric_key, statistic
+from local_stack.cloudwatch.metric_data import Query, get_metric_data
+from local_stack.cloudwatch.store import STANDARD_STATISTICS, metric_key, statistic
 from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION
 
 if TYPE_CHECKING:
+    from local_stack.cloudwatch.store import MetricStore
     from sam_template.intrinsics import Deployment
     from sam_template.model import Template
 
@@ -38,19 +40,6 @@ REGION_NAME = "US East (N. Virginia)"  # how CloudWatch names us-east-1 in notif
 
 class UnsupportedAlarm(ValueError):
     """An alarm the local evaluator cannot evaluate faithfully; the message names it."""
-
-
-@dataclass(frozen=True)
-class Query:
-    """One entry of an alarm's ``Metrics`` (a single-metric alarm is one ``MetricStat``)."""
-
-    id: str
-    metric: tuple[str, str, tuple[tuple[str, str], ...]] | None  # namespace, name, dimensions
-    stat: str | None
-    period: int | None
-    expression: str | None
-    return_data: bool
-    unit: str | None = None
 
 
 @dataclass
@@ -67,22 +56,10 @@ class Alarm:
 
 
 def _query(raw: dict[str, Any], alarm: str) -> Query:
-    if "Expression" in raw:
-        return Query(raw["Id"], None, None, None, str(raw["Expression"]), bool(raw.get("ReturnData", True)))
-    stat = raw["MetricStat"]
-    metric = stat["Metric"]
-    dimensions = ((d["Name"], str(d["Value"])) for d in metric.get("Dimensions", []))
-    key = metric_key(metric["Namespace"], metric["MetricName"], dimensions)
-    _check_statistic(str(stat["Stat"]), alarm)
-    return Query(
-        raw["Id"],
-        key,
-        str(stat["Stat"]),
-        int(stat["Period"]),
-        None,
-        bool(raw.get("ReturnData", True)),
-        stat.get("Unit"),
-    )
+    query = Query.from_api(raw)
+    if query.stat is not None:
+        _check_statistic(query.stat, alarm)
+    return query
 
 
 def _check_statistic(stat: str, alarm: str) -> None:
@@ -115,7 +92,7 @@ def load_alarms(template: Template, deployment: Deployment) -> list[Alarm]:
             dimensions = ((d["Name"], str(d["Value"])) for d in properties.get("Dimensions", []))
             key = metric_key(properties["Namespace"], properties["MetricName"], dimensions)
             period = int(properties["Period"])
-            queries = [Query("m1", key, str(stat), period, None, True, properties.get("Unit"))]
+            queries = [Query("m1", key, str(stat), period, None, unit=properties.get("Unit"))]
         for query in queries:
             if query.expression is not None:
                 try:  # an unsupported function or syntax is refused now, by the alarm's name
@@ -142,24 +119,9 @@ def load_alarms(template: Template, deployment: Deployment) -> list[Alarm]:
     return alarms
 
 
-def datapoints(alarm: Alarm, store: MetricStore, starts: list[float], seconds: float) -> Series:
-    """The alarm's data points over the periods starting at ``starts`` (``seconds`` long each)."""
-    series: dict[str, Series] = {}
-    for query in alarm.queries:
-        if query.metric is not None and query.stat is not None:
-            series[query.id] = store.series(query.metric, query.stat, seconds, starts, unit=query.unit)
-    pending = [q for q in alarm.queries if q.expression is not None]
-    while pending:  # expressions may name each other in any order: evaluate what can be, repeat
-        progressed = False
-        for query in list(pending):
-            try:
-                series[query.id] = evaluate(str(query.expression), series, starts)
-            except UnsupportedExpression:
-                continue
-            pending.remove(query)
-            progressed = True
-        if not progressed:
-            raise UnsupportedAlarm(f"{alarm.name}: its expressions refer to each other in a cycle")
+def datapoints(alarm: Alarm, store: MetricStore, start: float, end: float, time_scale: float) -> Series:
+    """The alarm's data points for the periods in ``[start, end)``: its returned query's series."""
+    series = get_metric_data(store, alarm.queries, start, end, time_scale=time_scale)
     (returned,) = (q for q in alarm.queries if q.return_data)
     return series[returned.id]
 
@@ -218,7 +180,7 @@ class AlarmEvaluator(Periodic):
         seconds = alarm.period * self.time_scale
         end = (now // seconds) * seconds  # the last complete period ends here
         starts = [end - seconds * (alarm.rule.range_size - i) for i in range(alarm.rule.range_size)]
-        values = datapoints(alarm, self._store, starts, seconds)
+        values = datapoints(alarm, self._store, starts[0], end, self.time_scale)
         points = [values.get(start) for start in starts]
         decision = decide(points, alarm.rule, alarm.state)
         if decision.state == alarm.state:

@@ -218,6 +218,18 @@ class _Parser:
         return result
 
 
+def references(expression: str) -> set[str]:
+    """The ids an expression names (of metrics or other expressions)."""
+    tokens = _tokens(expression)
+    return {
+        token
+        for index, token in enumerate(tokens)
+        if (token[0].isalpha() or token[0] == "_")
+        and token.upper() not in ("AND", "OR")
+        and (index + 1 == len(tokens) or tokens[index + 1] != "(")
+    }
+
+
 def evaluate(expression: str, variables: dict[str, Series], periods: list[float]) -> Series:
     """The expression's time series over ``periods`` (the start of every period of the query);
     ``variables`` are the other queries' series by ``Id``. A scalar result has that value in every

@@ -1,0 +1,1 @@
+"""The template's CloudWatch dashboard, rendered by the local stack in a browser."""
