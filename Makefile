@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install install-sam test test-py311 lint typecheck bench dev build dashboard clean
+.PHONY: install install-sam browser test test-py311 lint typecheck bench dev build dashboard clean
 
 # The layer (shared/) is importable in the venv as it is on Lambda (/opt/python), and the project's
 # own packages from anywhere: a .pth file, so no module changes sys.path when it is imported.
@@ -33,7 +33,16 @@ lint: install
 typecheck: install
 	$(BIN)/mypy shared/connection_tracker functions local_stack ops sam_template
 
-test: lint typecheck install-sam test-py311
+# Debian's Chromium and ChromeDriver for the browser tests (tests/browser) and `snapshot`.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	echo "installing Debian's chromium and chromium-driver (the dashboard's browser test needs them)"; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "cannot install them: run as root on Debian, or 'apt-get install chromium chromium-driver'"; exit 1; fi; \
+	( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null ) \
+		|| { echo "apt-get could not install chromium and chromium-driver (is Debian's registry reachable?)"; exit 1; }
+
+test: lint typecheck install-sam browser test-py311
 	SAM_CLI=$(abspath $(SAM)) $(BIN)/python -m pytest
 
 # The code also runs on Python 3.11: the unit and integration tests, on 3.11.

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from local_stack.loadgen import LoadPlan, SteadyPlan, run_load, run_steady
+from local_stack.snapshot import BrowserMissing, snapshot
 from local_stack.stack import Options, serve
 from sam_template.expand import TranslationError
 
@@ -76,6 +77,13 @@ def parser() -> argparse.ArgumentParser:
         help="evaluate every alarm as if its Period were Period x F seconds (0.1: a minute lasts 6 s)",
     )
 
+    shot = commands.add_parser("snapshot", help="a screenshot of the running stack's dashboard (PNG)")
+    shot.add_argument("--url", required=True, help="the dashboardUrl the stack printed")
+    shot.add_argument("--out", type=Path, default=Path("dashboard.png"))
+    shot.add_argument("--range", type=int, default=900, choices=(300, 900, 3600, 10800), help="seconds shown")
+    shot.add_argument("--width", type=int, default=1600)
+    shot.add_argument("--height", type=int, default=1300)
+
     load = commands.add_parser("load", help="N concurrent WebSocket clients against any endpoint")
     load.add_argument("url", help="ws:// or wss:// URL (the stack's, or a deployed stage's)")
     load.add_argument("-n", "--clients", type=int, default=100)
@@ -94,26 +102,44 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    try:
+        written = snapshot(args.url, args.out, width=args.width, height=args.height, seconds=args.range)
+    except (BrowserMissing, TimeoutError, OSError) as exc:
+        print(f"snapshot: {exc}", file=sys.stderr)
+        return 1
+    print(f"dashboard screenshot written to {written}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "load":
-        common = {"url": args.url, "hold": args.hold, "client_prefix": args.client_prefix}
-        if args.rate is None and args.duration is None:
-            burst = LoadPlan(
-                clients=args.clients,
-                concurrency=args.concurrency,
-                invalid=args.invalid,
-                abrupt=args.abrupt,
-                together=args.together,
-                **common,
-            )
-            return run_load(burst, as_json=args.json)
-        if args.rate is None or args.duration is None:
-            parser().error("steady mode needs both --rate and --duration")
-        steady = SteadyPlan(rate=args.rate, duration=args.duration, report_every=args.report_every, **common)
-        return run_steady(steady, as_json=args.json)
-    defaults = parser().parse_args(["up"])
-    chosen = args if args.command == "up" else defaults
+        return _load(args)
+    if args.command == "snapshot":
+        return _snapshot(args)
+    return _up(args if args.command == "up" else parser().parse_args(["up"]))
+
+
+def _load(args: argparse.Namespace) -> int:
+    common = {"url": args.url, "hold": args.hold, "client_prefix": args.client_prefix}
+    if args.rate is None and args.duration is None:
+        burst = LoadPlan(
+            clients=args.clients,
+            concurrency=args.concurrency,
+            invalid=args.invalid,
+            abrupt=args.abrupt,
+            together=args.together,
+            **common,
+        )
+        return run_load(burst, as_json=args.json)
+    if args.rate is None or args.duration is None:
+        parser().error("steady mode needs both --rate and --duration")
+    steady = SteadyPlan(rate=args.rate, duration=args.duration, report_every=args.report_every, **common)
+    return run_steady(steady, as_json=args.json)
+
+
+def _up(chosen: argparse.Namespace) -> int:
     options = Options(
         host=chosen.host,
         port=chosen.port,

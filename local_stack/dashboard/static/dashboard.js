@@ -156,6 +156,10 @@ async function main() {
     setStatus("stopped", "the local stack is not running");
     return;
   }
+  const asked = new URLSearchParams(location.search).get("range");  // ?range=900, as a link may ask
+  if (asked && document.querySelector(`#range option[value="${asked}"]`)) {
+    document.getElementById("range").value = asked;
+  }
   document.getElementById("name").textContent = dashboard.name;
   document.title = `${dashboard.name} — local stack`;
   const grid = document.getElementById("grid");
