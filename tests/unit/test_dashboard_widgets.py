@@ -1,0 +1,58 @@
+"""A CloudWatch dashboard body read as widgets and the GetMetricData queries the console sends."""
+
+from __future__ import annotations
+
+from local_stack.dashboard.widgets import widgets
+
+
+def test_metrics_arrays_become_queries_with_the_widgets_defaults_and_their_overrides():
+    body = {
+        "widgets": [
+            {
+                "type": "metric",
+                "x": 8,
+                "y": 6,
+                "width": 16,
+                "height": 6,
+                "properties": {
+                    "title": "Duration",
+                    "period": 60,
+                    "stat": "Average",
+                    "metrics": [
+                        ["AWS/Lambda", "Duration", "FunctionName", "a", {"stat": "p99", "label": "a p99"}],
+                        [".", ".", ".", "b", {"period": 300}],
+                        [{"expression": "m0 / 1000", "label": "seconds", "id": "e1"}],
+                    ],
+                },
+            }
+        ]
+    }
+    (widget,) = widgets(body)
+    first, second, expression = widget.queries
+    assert first["MetricStat"] == {
+        "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Duration", "Dimensions": [{"Name": "FunctionName", "Value": "a"}]},
+        "Period": 60,
+        "Stat": "p99",
+    }  # fmt: skip
+    assert first["Label"] == "a p99"
+    # "." repeats the array above; its own period overrides the widget's
+    assert second["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "FunctionName", "Value": "b"}]
+    assert (second["MetricStat"]["Period"], second["MetricStat"]["Stat"]) == (300, "Average")
+    assert expression == {"Id": "e1", "Expression": "m0 / 1000", "Label": "seconds", "ReturnData": True}
+    assert widget.describe()["x"] == 8
+    assert widget.unsupported == []
+
+
+def test_what_is_not_rendered_is_named_on_the_widget():
+    body = {
+        "widgets": [
+            {"type": "log", "properties": {"query": "fields @message"}},
+            {"type": "metric", "properties": {"view": "pie", "sparkline": True, "metrics": []}},
+            {"type": "text", "properties": {"markdown": "# Runbook"}},
+        ]
+    }
+    log, pie, text = widgets(body)
+    assert log.unsupported == ["widget type log"]
+    assert pie.unsupported == ["sparkline", "view pie"]
+    assert text.unsupported == []
+    assert text.describe()["markdown"] == "# Runbook"
