@@ -29,11 +29,9 @@ def test_metrics_arrays_become_queries_with_the_widgets_defaults_and_their_overr
     }
     (widget,) = widgets(body)
     first, second, expression = widget.queries
-    assert first["MetricStat"] == {
-        "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Duration", "Dimensions": [{"Name": "FunctionName", "Value": "a"}]},
-        "Period": 60,
-        "Stat": "p99",
-    }  # fmt: skip
+    dimensions = [{"Name": "FunctionName", "Value": "a"}]
+    metric = {"Namespace": "AWS/Lambda", "MetricName": "Duration", "Dimensions": dimensions}
+    assert first["MetricStat"] == {"Metric": metric, "Period": 60, "Stat": "p99"}
     assert first["Label"] == "a p99"
     # "." repeats the array above; its own period overrides the widget's
     assert second["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "FunctionName", "Value": "b"}]
