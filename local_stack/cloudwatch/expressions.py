@@ -104,17 +104,18 @@ class _Parser:
         return value
 
     def logical_or(self) -> Value:
-        value = self.logical_and()
-        while (self.peek() or "").upper() in ("OR", "||"):
-            self.take()
-            value = _apply(value, self.logical_and(), lambda a, b: float(bool(a) or bool(b)))
-        return value
+        return self._logical(("OR", "||"), self.logical_and, lambda a, b: float(bool(a) or bool(b)))
 
     def logical_and(self) -> Value:
-        value = self.comparison()
-        while (self.peek() or "").upper() in ("AND", "&&"):
+        return self._logical(("AND", "&&"), self.comparison, lambda a, b: float(bool(a) and bool(b)))
+
+    def _logical(
+        self, words: tuple[str, str], operand: Callable[[], Value], function: Callable[[float, float], float]
+    ) -> Value:
+        value = operand()
+        while (self.peek() or "").upper() in words:
             self.take()
-            value = _apply(value, self.comparison(), lambda a, b: float(bool(a) and bool(b)))
+            value = _apply(value, operand(), function)
         return value
 
     def comparison(self) -> Value:
