@@ -208,6 +208,8 @@ class ExecutionEnvironment:
         try:
             self._connection.send((event, int(timeout * 1000)))
             outcome: tuple[bool, Any, str] = self._receive(timeout)
+        except TimeoutError:  # an OSError too: not a lost environment but a timed-out invocation
+            raise
         except (BrokenPipeError, OSError) as exc:
             raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
         finally:
