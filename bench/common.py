@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -63,22 +65,43 @@ def _import_once(code: str, extra_path: Sequence[str], env: Mapping[str, str] | 
     return float(completed.stdout)
 
 
+@dataclass(frozen=True)
+class ImportRatio:
+    """``code`` over ``baseline`` in fresh interpreters: the ratio of the fastest runs, the median of
+    the rounds' ratios, and their spread."""
+
+    best: float
+    median: float
+    low: float
+    high: float
+    rounds: int
+
+    def __str__(self) -> str:
+        return (
+            f"best {self.best:.2f}x, median {self.median:.2f}x "
+            f"({self.rounds} rounds: {self.low:.2f}-{self.high:.2f}x)"
+        )
+
+
 def import_ratio(
     code: str,
     baseline: str,
     extra_path: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     repeats: int = 15,
-) -> float:
+) -> ImportRatio:
     """Seconds to run ``code`` (an import) in a fresh interpreter, as on a cold start, over the
-    same for ``baseline``. The two alternate and each keeps its fastest run: this machine's speed
-    drifts, and the fastest run is the least disturbed one."""
+    same for ``baseline``. The two alternate, one round each; this machine's speed drifts, so both
+    the fastest runs' ratio (the least disturbed) and the median of the rounds are reported."""
     _import_once(code, extra_path, env)  # writes the bytecode caches, as a deployed package has them
-    best_code, best_baseline = float("inf"), float("inf")
+    codes, baselines = [], []
     for _ in range(repeats):
-        best_baseline = min(best_baseline, _import_once(baseline, (), env))
-        best_code = min(best_code, _import_once(code, extra_path, env))
-    return best_code / best_baseline
+        baselines.append(_import_once(baseline, (), env))
+        codes.append(_import_once(code, extra_path, env))
+    ratios = [c / b for c, b in zip(codes, baselines, strict=True)]
+    return ImportRatio(
+        min(codes) / min(baselines), statistics.median(ratios), min(ratios), max(ratios), repeats
+    )
 
 
 def print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:

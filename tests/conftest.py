@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from connection_tracker import clients
 from connection_tracker.runtime import runtime
 from sam_template.handlers import LambdaContext, load_handler
 from sam_template.model import Template, load_template
@@ -20,6 +21,8 @@ from sam_template.tables import create_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from botocore.session import Session as BotocoreSession
 
 EVENTS = Path(__file__).parent / "events"
 TABLE_NAME = "connections-test"
@@ -40,8 +43,10 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
     monkeypatch.setenv("CONNECTIONS_TABLE", TABLE_NAME)
     runtime.cache_clear()
+    clients.session.cache_clear()  # each test's functions start as a new execution environment
     yield
     runtime.cache_clear()
+    clients.session.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -150,18 +155,18 @@ class DynamoDBRequests:
 
 
 @pytest.fixture
-def default_session(aws: None) -> Iterator[boto3.Session]:
-    """The boto3 default session the functions' clients come from, fresh for this test."""
-    boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    yield boto3.DEFAULT_SESSION
-    boto3.DEFAULT_SESSION = None
+def default_session(aws: None) -> Iterator[BotocoreSession]:
+    """The botocore session the functions' clients come from (``connection_tracker.clients``),
+    fresh for this test: handlers registered on it see every request the functions send."""
+    clients.session.cache_clear()
+    yield clients.session()
+    clients.session.cache_clear()
 
 
 @pytest.fixture
-def dynamodb_requests(default_session: boto3.Session) -> DynamoDBRequests:
+def dynamodb_requests(default_session: BotocoreSession) -> DynamoDBRequests:
     counter = DynamoDBRequests()
-    default_session.events.register("before-send.dynamodb", counter)
+    default_session.register("before-send.dynamodb", counter)
     return counter
 
 
@@ -195,11 +200,11 @@ class FailingDynamoDB:
 
 @pytest.fixture
 def failing_dynamodb(
-    monkeypatch: pytest.MonkeyPatch, default_session: boto3.Session, aws: None
+    monkeypatch: pytest.MonkeyPatch, default_session: BotocoreSession, aws: None
 ) -> FailingDynamoDB:
     fake = FailingDynamoDB()
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "https://failing-dynamodb.test")
-    default_session.events.register("before-send.dynamodb", fake)
+    default_session.register("before-send.dynamodb", fake)
     return fake
 
 
@@ -249,13 +254,13 @@ class FakeConnectionsApi:
 
 @pytest.fixture
 def connections_api(
-    monkeypatch: pytest.MonkeyPatch, default_session: boto3.Session
+    monkeypatch: pytest.MonkeyPatch, default_session: BotocoreSession
 ) -> Iterator[FakeConnectionsApi]:
     from connection_tracker import connections_api as module
 
     fake = FakeConnectionsApi()
     monkeypatch.setenv("CONNECTIONS_API_ENDPOINT", FakeConnectionsApi.ENDPOINT)
-    default_session.events.register("before-send.apigatewaymanagementapi", fake)
+    default_session.register("before-send.apigatewaymanagementapi", fake)
     module.connections_api.cache_clear()
     yield fake
     module.connections_api.cache_clear()

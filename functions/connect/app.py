@@ -11,9 +11,6 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from connection_tracker.catalogue import MetricName
-from connection_tracker.connections_api import connections_api
-from connection_tracker.connections_api import endpoint as connections_endpoint
-from connection_tracker.maintenance import close_oldest_beyond
 from connection_tracker.models import UNKNOWN_CLIENT
 from connection_tracker.observability import emit, logger, metrics
 from connection_tracker.runtime import response, runtime
@@ -72,6 +69,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
 def _close_duplicates(store: ConnectionStore, settings: Settings, request: ConnectRequest) -> None:
     """Per-client de-duplication: the client's oldest connections beyond the limit are closed.
     A failure here never refuses the new connection."""
+    # imported here: only deployments with MAX_CONNECTIONS_PER_CLIENT use them (a cheaper cold start)
+    from connection_tracker.connections_api import connections_api  # noqa: PLC0415
+    from connection_tracker.connections_api import endpoint as connections_endpoint  # noqa: PLC0415
+    from connection_tracker.maintenance import close_oldest_beyond  # noqa: PLC0415
+
     endpoint = connections_endpoint(
         settings.connections_api_endpoint, request.metadata.get("domainName"), request.metadata.get("stage")
     )

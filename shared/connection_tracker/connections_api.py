@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connection_tracker.store import CLIENT_CONFIG
+from connection_tracker.clients import client
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi.client import ApiGatewayManagementApiClient
@@ -45,9 +44,7 @@ class ConnectionsApi:
 @cache
 def connections_api(endpoint: str) -> ConnectionsApi:
     """The management API of a stage, ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``."""
-    return ConnectionsApi(
-        boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, config=CLIENT_CONFIG)
-    )
+    return ConnectionsApi(client("apigatewaymanagementapi", endpoint_url=endpoint))
 
 
 def endpoint(configured: str | None, domain_name: str | None, stage: str | None) -> str | None:

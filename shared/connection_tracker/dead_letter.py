@@ -12,10 +12,9 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connection_tracker.store import CLIENT_CONFIG
+from connection_tracker.clients import client
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -74,4 +73,4 @@ class DeadLetterQueue:
 @cache
 def dead_letter_queue(url: str) -> DeadLetterQueue:
     """The queue's client, made on first use: most invocations never set a record aside."""
-    return DeadLetterQueue(boto3.client("sqs", config=CLIENT_CONFIG), url)
+    return DeadLetterQueue(client("sqs"), url)

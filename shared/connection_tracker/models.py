@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+# DynamoDB's typed JSON -> Python: the port of boto3's TypeDeserializer that powertools ships (its
+# DynamoDB stream data class uses it), so reading items and stream images does not import boto3
+from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from boto3.dynamodb.types import TypeSerializer
 
 UNKNOWN_CLIENT = "unknown"
 CLIENT_ID_MAX_LENGTH = 128
@@ -22,8 +27,16 @@ ClientId = Annotated[
     str, StringConstraints(min_length=1, max_length=CLIENT_ID_MAX_LENGTH, pattern=CLIENT_ID_PATTERN)
 ]
 
-_serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+@cache
+def _serializer() -> TypeSerializer:
+    """boto3's serializer, imported where an item is written (only ``$connect`` writes items):
+    importing boto3 costs the functions that only read a cold start they need not pay."""
+    from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415 - see above
+
+    return TypeSerializer()
 
 
 class ConnectionItem(BaseModel):
@@ -59,7 +72,8 @@ class ConnectionItem(BaseModel):
 
     def to_dynamodb(self) -> dict[str, Any]:
         """The item in DynamoDB's typed JSON, for the low-level client."""
-        return {name: _serializer.serialize(value) for name, value in self.attributes().items()}
+        serializer = _serializer()
+        return {name: serializer.serialize(value) for name, value in self.attributes().items()}
 
     @classmethod
     def from_dynamodb(cls, image: Mapping[str, Any]) -> ConnectionItem:

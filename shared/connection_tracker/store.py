@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from connection_tracker.clients import client
 from connection_tracker.models import ConnectionItem, plain_attributes
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-# botocore's standard retry mode: throttling and transient errors are retried with backoff,
-# three attempts in all; timeouts well inside API Gateway's 29 s integration limit.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
-)
-
 
 CLIENT_INDEX = "ByClient"
 
@@ -39,7 +29,8 @@ class ConnectionExists(StoreError):
 
 
 def dynamodb_client() -> DynamoDBClient:
-    return boto3.client("dynamodb", config=CLIENT_CONFIG)
+    dynamodb: DynamoDBClient = client("dynamodb")
+    return dynamodb
 
 
 def store_error(operation: str, exc: Exception) -> StoreError:

@@ -96,7 +96,7 @@ def test_a_gauge_failure_at_record_k_names_k_and_counts_nothing_from_it_on(
 ):
     batch = [records("opened", f"c{n:03}") for n in range(150)]  # two transactions: 99 + 51
     failing = TransactionsFail(allowed=1)
-    default_session.events.register("before-send.dynamodb.TransactWriteItems", failing)
+    default_session.register("before-send.dynamodb.TransactWriteItems", failing)
 
     response = consume(*batch)
 
@@ -117,7 +117,7 @@ def test_replaying_a_batch_after_a_partial_failure_counts_each_record_exactly_on
     batch = [records("opened", f"c{n:03}") for n in range(150)]
     batch[10]["dynamodb"]["NewImage"]["createdAt"] = {"N": "soon"}  # malformed: set aside once
     failing = TransactionsFail(allowed=1)
-    default_session.events.register("before-send.dynamodb.TransactWriteItems", failing)
+    default_session.register("before-send.dynamodb.TransactWriteItems", failing)
 
     deliveries = 0
     pending = batch
