@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 # PutMetricData takes at most 1,000 data per call.
 _DATA_PER_CALL = 1000
+# How often the metric store drops what is older than its retention.
+TRIM_SECONDS = 60.0
 
 
 class MetricShipper(Periodic):
@@ -53,6 +55,7 @@ class MetricShipper(Periodic):
         super().__init__(period)
         self._cloudwatch = cloudwatch
         self.store = store  # every value, for percentiles and alarm evaluation
+        self._trimmed = time.time()
         self._data: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue()
         self._idle = threading.Event()
         self._idle.set()
@@ -64,6 +67,10 @@ class MetricShipper(Periodic):
         self._data.put((namespace, data))
 
     def round(self) -> None:
+        now = time.time()
+        if self.store is not None and now - self._trimmed >= TRIM_SECONDS:
+            self.store.trim(now)  # older than the store's retention: dropped
+            self._trimmed = now
         aggregated: dict[tuple[str, str, tuple[tuple[str, str], ...], str, datetime], list[float]] = {}
         while True:
             try:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from local_stack.cloudwatch.evaluation import INSUFFICIENT_DATA, Rule, decide, reason
 from local_stack.cloudwatch.expressions import Series, UnsupportedExpression, evaluate
-from local_stack.cloudwatch.metric_data import Query, get_metric_data
+from local_stack.cloudwatch.metric_data import Query, get_metric_data, period_starts
 from local_stack.cloudwatch.store import STANDARD_STATISTICS, metric_key, statistic
 from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION
@@ -179,7 +179,8 @@ class AlarmEvaluator(Periodic):
     def evaluate(self, alarm: Alarm, now: float) -> None:
         seconds = alarm.period * self.time_scale
         end = (now // seconds) * seconds  # the last complete period ends here
-        starts = [end - seconds * (alarm.rule.range_size - i) for i in range(alarm.rule.range_size)]
+        # the evaluation range: the same grid GetMetricData computes (keys must match exactly)
+        starts = period_starts(end - seconds * alarm.rule.range_size, end, seconds)
         values = datapoints(alarm, self._store, starts[0], end, self.time_scale)
         points = [values.get(start) for start in starts]
         decision = decide(points, alarm.rule, alarm.state)

@@ -60,9 +60,10 @@ class Query:
 
 def period_starts(start: float, end: float, seconds: float) -> list[float]:
     """The starts of the periods of ``seconds`` that begin in ``[start, end)``, aligned."""
-    first = math.ceil(start / seconds) * seconds
-    count = max(0, math.ceil((end - first) / seconds))
-    return [first + index * seconds for index in range(count)]
+    # in whole periods, so that a period of 60 * 0.1 s (6.000000000000001) still aligns
+    first = math.ceil(round(start / seconds, 6))
+    last = math.ceil(round(end / seconds, 6))
+    return [index * seconds for index in range(first, last)]
 
 
 def get_metric_data(

@@ -240,3 +240,24 @@ def test_our_alarms_resolve_as_cloudformation_would():
     )
     assert alarms["StreamIteratorAgeAlarm"].rule.threshold == 300.0  # !Ref of a Number parameter
     assert spike.actions["ALARM"] == ["arn:topic"]
+
+
+def test_the_store_drops_what_is_older_than_its_retention():
+    store = MetricStore(retention=600)
+    key = metric_key("App", "Opened", [])
+    for second in (1000, 1500, 1700):
+        store.record(
+            "App", [{"MetricName": "Opened", "Timestamp": at(second), "Value": 1.0, "Unit": "Count"}]
+        )
+    store.trim(now=2150)  # keeps 1550 and later
+    assert store.series(key, "SampleCount", 60, [960.0, 1500.0, 1680.0]) == {1680.0: 1.0}
+
+
+def test_scaled_periods_align_whatever_the_float_rounding():
+    from local_stack.cloudwatch.metric_data import period_starts
+
+    seconds = 60 * 0.1  # 6.000000000000001
+    end = (1_795_700_000.3 // seconds) * seconds
+    starts = period_starts(end - seconds * 7, end, seconds)
+    assert len(starts) == 7
+    assert starts[-1] + seconds == pytest.approx(end)
