@@ -30,6 +30,7 @@ from sam_template.model import LOCAL_CODE_BUCKET, ROOT, Template
 TRANSLATOR = Path(__file__).with_name("translate.py")
 CACHE = ROOT / ".local-stack" / "expanded"
 SAM_VIRTUALENV_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
+SAM_REQUIREMENTS = ROOT / "requirements-sam.txt"
 
 
 class TranslationError(RuntimeError):
@@ -75,7 +76,9 @@ def expand(template: Template, parameters: dict[str, str] | None = None) -> Temp
         return template
     request = {"template": with_local_code(template.body), "parameters": parameters or {}}
     text = json.dumps(request, sort_keys=True)
-    digest = hashlib.sha256((text + TRANSLATOR.read_text(encoding="utf-8")).encode()).hexdigest()[:24]
+    # the cache is keyed by the template, the translating script and the translator's pinned version
+    pins = SAM_REQUIREMENTS.read_text(encoding="utf-8") if SAM_REQUIREMENTS.exists() else ""
+    digest = hashlib.sha256((text + TRANSLATOR.read_text(encoding="utf-8") + pins).encode()).hexdigest()[:24]
     cached = CACHE / f"{digest}.json"
     if not cached.exists():
         done = subprocess.run(  # noqa: S603 - our own script, on an interpreter we chose
