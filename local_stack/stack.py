@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from local_stack import aws
 from local_stack.aws import sqs_subscriptions
@@ -30,7 +30,7 @@ from local_stack.ttl import TtlEmulator
 from local_stack.view import MetricsReader, show, status
 from sam_template.conditions import deployed
 from sam_template.expand import expand
-from sam_template.intrinsics import Deployment, resolve, resource_named
+from sam_template.intrinsics import Deployment, Unresolvable, resource_named
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
 from sam_template.websocket import (
     detailed_metrics,
@@ -40,9 +40,6 @@ from sam_template.websocket import (
     two_way_routes,
     websocket_apis,
 )
-
-if TYPE_CHECKING:
-    from local_stack.aws import Provisioned
 
 # Resource types of the expanded template (the CloudFormation SAM produces) the local stack provisions
 # or emulates; others are said at start (``notices``).
@@ -91,8 +88,9 @@ def notices(template: Template) -> list[str]:
     for logical_id, (expression, _) in schedule_rules(template).items():
         if not expression.startswith("rate("):
             found.append(f"{logical_id} ({expression}) is not emulated: only rate() schedules are")
+    delivered = sqs_subscriptions(template)
     for logical_id, subscription in template.of_type("AWS::SNS::Subscription").items():
-        if logical_id not in sqs_subscriptions(template):
+        if logical_id not in delivered:
             protocol = subscription["Properties"].get("Protocol")
             found.append(
                 f"{logical_id} ({protocol}) is not delivered: only a template queue's subscription is"
@@ -178,22 +176,20 @@ class LocalStack:
         return parameters
 
     def _environments(
-        self, provisioned: Provisioned, local: dict[str, str], ca_bundle: Path
+        self, deployment: Deployment, local: dict[str, str], ca_bundle: Path
     ) -> dict[str, dict[str, str]]:
         """Each function's own environment, as Lambda gives it: its variables (SAM merged ``Globals``),
         resolved for this machine (``local`` names what the stack serves itself, the
         ``@connections`` endpoint), and the variables Lambda sets. No function sees another's."""
-        parameters = self._parameters()
-        physical = provisioned.physical
         environments = {}
         for logical_id, function in self.template.of_type("AWS::Lambda::Function").items():
             properties = function["Properties"]
             environment = {}
             for name, value in declared_variables(self.template, logical_id).items():
-                resolved = local.get(name, resolve(value, parameters, physical))
-                if resolved is None:
-                    raise ValueError(f"the local stack cannot resolve {logical_id}'s {name}={value!r}")
-                environment[name] = str(resolved)
+                try:
+                    environment[name] = local[name] if name in local else str(deployment.resolve(value))
+                except Unresolvable as exc:
+                    raise ValueError(f"the local stack cannot resolve {logical_id}'s {name}: {exc}") from None
             folder, module, handler = self.template.function_code(logical_id)
             environment.update(
                 {  # what the Lambda runtime sets ("Defined runtime environment variables")
@@ -251,8 +247,9 @@ class LocalStack:
         await self.gateway.start()
         self.functions.metrics.api = (self.gateway.api_id, stage, detailed_metrics(self.template, apis[0]))
         self.gateway.controls.on_faults = self.moto.inject
+        self._deployment = self.deployment(stage)  # what the template's references resolve to here
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
-        environments = self._environments(self.provisioned, local, self.certificate[0])
+        environments = self._environments(self._deployment, local, self.certificate[0])
         self.sources = stream_sources(self.template)
         routed = set(self.gateway.routes.values())
         self.functions.load(function_concurrency(self.template, self.sources, routed), environments)
@@ -266,7 +263,7 @@ class LocalStack:
         for schedule in self.schedules:
             schedule.start()
         self.reader = MetricsReader(self.cloudwatch, self.started_at)
-        self._start_alarms(endpoint, stage)
+        self._start_alarms(endpoint)
 
     def _start_streams(self, endpoint: str) -> None:
         """The event source mappings of the template's streams, and DynamoDB's TTL process."""
@@ -314,7 +311,7 @@ class LocalStack:
         for ttl in self.ttls:
             ttl.start()
 
-    def _start_alarms(self, endpoint: str, stage: str) -> None:
+    def _start_alarms(self, endpoint: str) -> None:
         """What SQS publishes about the template's queues, and the template's alarms on it all."""
         self.queue_depths = QueueDepths(
             self.functions.metrics,
@@ -324,7 +321,7 @@ class LocalStack:
         )
         self.queue_depths.start()
         self.alarms = AlarmEvaluator(
-            load_alarms(self.template, self.deployment(stage)),
+            load_alarms(self.template, self._deployment),
             self.store,
             self.cloudwatch,
             aws.client("sns", endpoint),
@@ -332,13 +329,13 @@ class LocalStack:
         )
         self.alarms.create()
         self.alarms.start()
-        self._start_dashboard(stage)
+        self._start_dashboard()
 
-    def _start_dashboard(self, stage: str) -> None:
+    def _start_dashboard(self) -> None:
         """The template's first dashboard, served on loopback (none without one)."""
         self.dashboard: DashboardServer | None = None
         for logical_id, resource in self.template.of_type("AWS::CloudWatch::Dashboard").items():
-            properties = self.deployment(stage).resolve(resource["Properties"])
+            properties = self._deployment.resolve(resource["Properties"])
             self.dashboard = DashboardServer(
                 str(properties.get("DashboardName", logical_id)),
                 widgets(json.loads(properties["DashboardBody"])),

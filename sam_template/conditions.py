@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sam_template.intrinsics import PSEUDO_PARAMETERS
+from sam_template.intrinsics import Deployment
 from sam_template.model import Template
 
 
@@ -19,8 +19,7 @@ class UnsupportedCondition(ValueError):
 
 def _value(value: Any, parameters: dict[str, str]) -> str:  # noqa: ANN401
     if isinstance(value, dict) and set(value) == {"Ref"}:
-        name = str(value["Ref"])
-        return parameters[name] if name in parameters else PSEUDO_PARAMETERS[name]
+        return Deployment(parameters=parameters, refs={}).ref(str(value["Ref"]))
     if isinstance(value, dict):
         raise UnsupportedCondition(f"cannot evaluate {value!r} in a condition")
     return str(value).lower() if isinstance(value, bool) else str(value)

@@ -18,17 +18,6 @@ PSEUDO_PARAMETERS = {
 }
 
 
-def resolve(value: Any, parameters: dict[str, str], physical: dict[str, str]) -> Any:  # noqa: ANN401
-    """Resolve the ``!Ref`` of a parameter or resource, as CloudFormation would at deploy time;
-    ``None`` for what only a deployment can say (``!Sub`` of API ids, a resource not provisioned)."""
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        name = value["Ref"]
-        if name in parameters:
-            return parameters[name]
-        return physical.get(name)
-    return None if isinstance(value, dict) else value
-
-
 def getatt_resource(value: Any) -> str | None:  # noqa: ANN401
     """The logical id that ``!GetAtt Resource.Attribute`` names, or ``None`` for anything else."""
     if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:

@@ -99,6 +99,7 @@ def test_an_environment_has_its_functions_variables(functions):
 def test_each_function_of_our_template_sees_exactly_its_own_variables(tmp_path):
     from local_stack.aws import Provisioned
     from local_stack.stack import LocalStack, Options
+    from sam_template.intrinsics import Deployment
 
     stack = LocalStack(Options(log_path=tmp_path / "functions.log"))
     provisioned = Provisioned(
@@ -106,8 +107,9 @@ def test_each_function_of_our_template_sees_exactly_its_own_variables(tmp_path):
         streams={},
         queues={"StreamDeadLetterQueue": "http://queue/dlq", "OperationsDeadLetterQueue": "http://queue/ops"},
     )
+    deployment = Deployment(parameters=stack._parameters(), refs=provisioned.physical)
     environments = stack._environments(
-        provisioned, {"CONNECTIONS_API_ENDPOINT": "http://local/prod"}, tmp_path / "ca.pem"
+        deployment, {"CONNECTIONS_API_ENDPOINT": "http://local/prod"}, tmp_path / "ca.pem"
     )
 
     connect, disconnect, consumer = (
