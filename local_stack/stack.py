@@ -27,7 +27,7 @@ from local_stack.scheduler import Schedule, schedule_rules, schedules
 from local_stack.service_metrics import QueueDepths
 from local_stack.tls import make_certificate, server_context
 from local_stack.ttl import TtlEmulator
-from local_stack.view import MetricsReader, show, status
+from local_stack.view import StoreReader, show, status
 from sam_template.conditions import deployed
 from sam_template.expand import expand
 from sam_template.intrinsics import Deployment, Unresolvable, resource_named
@@ -262,7 +262,7 @@ class LocalStack:
         self.schedules = [Schedule(self.functions, name, seconds) for name, seconds in every.items()]
         for schedule in self.schedules:
             schedule.start()
-        self.reader = MetricsReader(self.cloudwatch, self.started_at)
+        self.reader = StoreReader(self.store, self.started_at)
         self._start_alarms(endpoint)
 
     def _start_streams(self, endpoint: str) -> None:

@@ -1,21 +1,24 @@
-"""The live view: what a dashboard of the stack would show, read from the emulated CloudWatch.
-
-moto computes no percentiles, so lifetime percentiles come from the same EMF values the stack
-shipped to CloudWatch.
-"""
+"""The live view: what a dashboard of the stack would show, from the data points the stack puts
+into the emulated CloudWatch (its metric store; ``MetricsReader`` reads the same from the emulated
+endpoint, for tests that check what CloudWatch holds)."""
 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import DIMENSION, NAMESPACE, SERVICE, MetricName
+from local_stack.cloudwatch.store import metric_key, percentile
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from local_stack.cloudwatch.store import MetricStore
+
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
 
 COUNTS = (
     MetricName.CONNECT_ACCEPTED,
@@ -74,12 +77,34 @@ class MetricsReader:
         return max(points, key=lambda p: p["Timestamp"])["Maximum"] if points else None
 
 
+class StoreReader:
+    """The live view's figures from the stack's metric store (the data points it put into the
+    emulated CloudWatch), not by querying moto every second: :class:`MetricsReader`'s answers,
+    without its load on the emulated endpoint."""
+
+    def __init__(self, store: MetricStore, since: float) -> None:
+        self._store = store
+        self._since = since - 60
+
+    def _sum(self, name: MetricName, start: float, end: float) -> float:
+        key = metric_key(NAMESPACE, str(name), [(DIMENSION, SERVICE)])
+        return sum(self._store.series(key, "Sum", end - start, [start]).values())
+
+    def totals(self) -> dict[str, float]:
+        end = time.time() + 60
+        return {str(name): self._sum(name, self._since, end) for name in COUNTS}
+
+    def last_minute(self) -> dict[str, float]:
+        end = time.time()
+        return {str(name): self._sum(name, end - 60, end + 1) for name in COUNTS}
+
+    def latest(self, name: MetricName) -> float | None:
+        return self._store.latest_maximum(metric_key(NAMESPACE, str(name), [(DIMENSION, SERVICE)]))
+
+
 def percentiles(values: Sequence[float]) -> dict[str, float | None]:
-    if len(values) < 2:
-        only = values[0] if values else None
-        return {"p50": only, "p90": only, "p99": only}
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98]}
+    """p50, p90 and p99 as CloudWatch (and the dashboard and the alarms) compute them."""
+    return {name: percentile(list(values), p) if values else None for name, p in PERCENTILES.items()}
 
 
 def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack

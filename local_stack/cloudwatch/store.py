@@ -114,6 +114,15 @@ class MetricStore:
                 for stamp in [s for s in seconds if s < oldest]:
                     del seconds[stamp]
 
+    def latest_maximum(self, key: tuple[str, str, Dimensions]) -> float | None:
+        """The Maximum of the metric's newest second (a gauge's current value), or ``None``."""
+        with self._lock:
+            seconds = self._points.get(key)
+            if not seconds:
+                return None
+            second = seconds[max(seconds)]
+            return max([*second.values, *([second.high] if second.count else [])], default=None)
+
     def recent_values(self, name: str, limit: int = 10_000) -> list[float]:
         """The last ``limit`` values of every metric called ``name`` (any namespace, dimensions)."""
         with self._lock:
