@@ -7,6 +7,13 @@
   only grows (the gauge's markers) made every batch slower;
 - stream records are trimmed after the retention (24 h; ``LOCAL_STREAM_RETENTION_SECONDS``) and
   shard iterators expire after 15 minutes, as on AWS (moto keeps both forever);
+- CloudWatch keeps one data point per metric and period of its storage resolution (a second for
+  high-resolution data, a minute otherwise): statistic sets sent for the same metric and period are
+  merged into it, where moto keeps one object per call (the AWS service metrics alone grew moto by
+  ~4,500 objects a minute under a steady load);
+- moto's models are tracked weakly: moto keeps every instance of every model it ever made (every
+  item written, every stream record, every shard iterator, for its ``/moto-api`` page), which
+  was the memory a long run grew by (~17 MB a minute at 25 connections a second);
 - requests are not logged (werkzeug writes a line per request);
 - faults can be injected per function, service and operation (``FaultInjector``,
   ``local_stack.faults``);
@@ -19,6 +26,7 @@ Run as ``python -m local_stack.moto_server HOST PORT``.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import os
@@ -28,10 +36,15 @@ import sys
 import threading
 import time
 import uuid
+import weakref
+from collections import OrderedDict
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
+from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum
+from moto.core.common_models import BaseModel
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
@@ -40,6 +53,52 @@ from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
+
+
+class LiveInstances:
+    """A model's ``instances_tracked`` (moto lists every instance ever made, for ``/moto-api``),
+    holding them weakly: an instance moto no longer uses is freed, and leaves the list."""
+
+    def __init__(self, instances: list[Any]) -> None:
+        self._refs: dict[int, weakref.ref[Any]] = {}
+        self._strong: list[Any] = []  # what cannot be referenced weakly (none of moto's models)
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:  # noqa: ANN401
+        key = id(instance)
+
+        def forget(_: weakref.ref[Any]) -> None:  # runs as the instance is freed, before its id is reused
+            self._refs.pop(key, None)
+
+        try:
+            self._refs[key] = weakref.ref(instance, forget)
+        except TypeError:
+            self._strong.append(instance)
+
+    def __iter__(self) -> Any:  # noqa: ANN401
+        while True:
+            try:
+                refs = list(self._refs.values())
+                break
+            except RuntimeError:  # an instance was freed meanwhile
+                continue
+        return iter([*(i for i in (ref() for ref in refs) if i is not None), *self._strong])
+
+    def __len__(self) -> int:
+        return len(self._refs) + len(self._strong)
+
+
+def _track_models_weakly() -> None:
+    new = BaseModel.__new__
+
+    def tracked_weakly(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel:  # noqa: ANN401
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, LiveInstances):  # also after moto's reset put a new list there
+            cls.instances_tracked = LiveInstances(tracked or [])  # type: ignore[attr-defined]
+        return new(cls, *args, **kwargs)
+
+    BaseModel.__new__ = staticmethod(tracked_weakly)  # type: ignore[method-assign]
 
 
 class _Dispatcher(DomainDispatcherApplication):
@@ -126,36 +185,100 @@ def _serialize_stream_appends() -> None:
 
 def _expire_iterators() -> None:
     """Shard iterators expire 15 minutes after they are returned (moto keeps every one: a poller
-    asking five times a second made its memory grow without end)."""
+    asking five times a second made its memory grow without end). The iterators are kept in the
+    order they were issued, so forgetting the expired ones looks only at those."""
     get_shard_iterator = DynamoDBStreamsBackend.get_shard_iterator
     get_records = DynamoDBStreamsBackend.get_records
-    issued: dict[str, float] = {}
+    issued: OrderedDict[str, float] = OrderedDict()
     lock = threading.Lock()
 
     def forget_expired(backend: DynamoDBStreamsBackend) -> None:
         now = _now()
         with lock:
-            for arn in [arn for arn, at in issued.items() if now - at > ITERATOR_LIFETIME_SECONDS]:
-                issued.pop(arn, None)
+            while issued:
+                arn, at = next(iter(issued.items()))
+                if now - at <= ITERATOR_LIFETIME_SECONDS:
+                    break
+                del issued[arn]
                 backend.shard_iterators.pop(arn, None)
-            for arn in backend.shard_iterators:
-                issued.setdefault(arn, now)
+
+    def issue(backend: DynamoDBStreamsBackend, known: int) -> None:
+        """Note the iterators moto made since it held ``known`` (GetShardIterator makes one,
+        GetRecords one for NextShardIterator): dicts keep insertion order."""
+        with lock:
+            for arn in itertools.islice(backend.shard_iterators, known, None):
+                issued.setdefault(arn, _now())
 
     def get_shard_iterator_expiring(self: DynamoDBStreamsBackend, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         forget_expired(self)
+        known = len(self.shard_iterators)
         iterator = get_shard_iterator(self, *args, **kwargs)
-        with lock:
-            issued[iterator.arn] = _now()
+        issue(self, known)
         return iterator
 
     def get_records_expiring(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
         forget_expired(self)
         if iterator_arn not in self.shard_iterators:
             raise ExpiredIteratorException
-        return get_records(self, iterator_arn, limit)
+        known = len(self.shard_iterators)
+        records = get_records(self, iterator_arn, limit)
+        issue(self, known)
+        return records
 
     DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator_expiring  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_records = get_records_expiring  # type: ignore[method-assign]
+
+
+# CloudWatch stores a metric at its storage resolution: one-second periods for high-resolution
+# data (StorageResolution 1), one-minute periods otherwise ("Publish custom metrics": High-resolution
+# metrics; AWS services such as Lambda send their metrics in 1-minute intervals, "Using CloudWatch
+# metrics with Lambda"). Periods older than this are no longer merged into (a late value starts one).
+_MERGE_WINDOW_SECONDS = 180.0
+
+
+def _merge_statistic_sets() -> None:
+    """Statistic sets (``StatisticValues``) sent for a metric's same period are merged into one
+    data point, as CloudWatch aggregates them; moto appends an object per datum sent."""
+    put = CloudWatchBackend.put_metric_data
+    lock = threading.Lock()
+    buckets: OrderedDict[tuple[Any, ...], MetricAggregatedDatum] = OrderedDict()
+
+    def period_start(timestamp: datetime, resolution: int) -> datetime:  # moto's own time zone kept
+        start = timestamp.replace(microsecond=0)
+        return start.replace(second=0) if resolution == 60 else start
+
+    def epoch(timestamp: datetime) -> float:
+        return timestamp.replace(tzinfo=timestamp.tzinfo or UTC).timestamp()
+
+    def put_merged(self: CloudWatchBackend, namespace: str, metric_data: list[dict[str, Any]]) -> None:
+        for number, datum in enumerate(metric_data, start=1):
+            self._validate_parameters_put_metric_data(datum, number)
+        unmerged = []
+        with lock:  # appends and merges of concurrent requests one at a time
+            for datum in metric_data:
+                stats, timestamp = datum.get("StatisticValues"), datum.get("Timestamp")
+                if not stats or not isinstance(timestamp, datetime):
+                    unmerged.append(datum)
+                    continue
+                start = period_start(timestamp, 1 if int(datum.get("StorageResolution") or 60) == 1 else 60)
+                dimensions = tuple(sorted((d["Name"], d["Value"]) for d in datum.get("Dimensions") or []))
+                key = (id(self), namespace, datum["MetricName"], dimensions, datum.get("Unit"), start)
+                point = buckets.get(key)
+                if point is None:
+                    put(self, namespace, [{**datum, "Timestamp": start}])
+                    buckets[key] = self.metric_data[-1]  # type: ignore[assignment]
+                    continue
+                point.sum += float(stats["Sum"])
+                point.sample_count += float(stats["SampleCount"])
+                point.min = min(point.min, float(stats["Minimum"]))
+                point.max = max(point.max, float(stats["Maximum"]))
+            oldest = _now() - _MERGE_WINDOW_SECONDS
+            while buckets and epoch(next(iter(buckets))[-1]) < oldest:
+                buckets.popitem(last=False)
+            if unmerged:
+                put(self, namespace, unmerged)
+
+    CloudWatchBackend.put_metric_data = put_merged  # type: ignore[method-assign]
 
 
 def _key_of(table: Table, op: dict[str, Any]) -> tuple[DynamoType, DynamoType | None] | None:
@@ -298,9 +421,11 @@ def main(host: str, port: int) -> None:
     STREAM_RETENTION_SECONDS = float(
         os.environ.get("LOCAL_STREAM_RETENTION_SECONDS") or STREAM_RETENTION_SECONDS
     )
+    _track_models_weakly()
     _serialize_stream_appends()
     _expire_iterators()
     _journal_transactions()
+    _merge_statistic_sets()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -12,8 +12,10 @@ read on AWS:
   CloudWatch metrics);
 - ``AWS/SQS`` per ``QueueName``: ``ApproximateNumberOfMessagesVisible``.
 
-Each data point carries the second it happened in; CloudWatch's statistics over a period (and the
-alarms) aggregate them as the services' one-minute data points would be.
+Each value carries the second it happened in (the stack's metric store keeps it, for percentiles);
+the emulated CloudWatch stores them as the services publish them, one data point per metric and
+minute ("Lambda sends metric data to CloudWatch in 1-minute intervals": Using CloudWatch metrics
+with Lambda; API Gateway and SQS publish one-minute metrics too).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class ServiceMetrics:
                     "Timestamp": datetime.now(tz=UTC),
                     "Values": [float(value)],
                     "Unit": AWS_METRICS[(namespace, name)].unit,
+                    "StorageResolution": 60,
                 }
             ],
         )

@@ -1,14 +1,19 @@
 """The local AWS emulation (``local_stack.moto_server``): transactions all or nothing with moto's
 cancellation reasons, at the cost of the items they touch rather than the tables they touch; streams
-that trim records after their retention and iterators that expire, as DynamoDB Streams does."""
+that trim records after their retention and iterators that expire, as DynamoDB Streams does;
+CloudWatch data points one per metric and period of its resolution, as CloudWatch stores them."""
 
 from __future__ import annotations
 
 import copy
+import gc
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
+from moto.core.common_models import BaseModel
 from moto.dynamodb.models import DynamoDBBackend, Table
 from moto.dynamodb.models.table import StreamShard
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
@@ -26,10 +31,14 @@ def journaled():
         StreamShard.get,
         DynamoDBStreamsBackend.get_shard_iterator,
         DynamoDBStreamsBackend.get_records,
+        CloudWatchBackend.put_metric_data,
+        BaseModel.__dict__["__new__"],
     )
+    moto_server._track_models_weakly()
     moto_server._serialize_stream_appends()
     moto_server._journal_transactions()
     moto_server._expire_iterators()
+    moto_server._merge_statistic_sets()
     try:
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
@@ -48,6 +57,8 @@ def journaled():
             StreamShard.get,
             DynamoDBStreamsBackend.get_shard_iterator,
             DynamoDBStreamsBackend.get_records,
+            CloudWatchBackend.put_metric_data,
+            BaseModel.__new__,
         ) = saved
 
 
@@ -164,6 +175,80 @@ def test_a_shard_iterator_expires_after_15_minutes(journaled, clock):
     clock.now += 901
     with pytest.raises(streams.exceptions.ExpiredIteratorException):
         streams.get_records(ShardIterator=iterator["ShardIterator"])
+
+
+def test_expired_iterators_are_forgotten_so_a_polling_reader_holds_a_bounded_number(journaled, clock):
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    client = journaled
+    streams, arn, shard = stream(client)
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")[
+        "ShardIterator"
+    ]
+    for _ in range(30):  # a reader polling every minute for half an hour: each answer is a new iterator
+        iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
+        clock.now += 60
+    streams.get_records(ShardIterator=iterator)
+
+    held = dynamodbstreams_backends["123456789012"]["us-east-1"].shard_iterators
+    assert 14 <= len(held) <= 17  # the last 15 minutes' iterators, not all 32
+
+
+def test_moto_forgets_the_items_it_no_longer_holds(journaled):
+    from moto.dynamodb.models.dynamo_type import Item
+
+    client = journaled
+    for version in range(200):  # one item, written 200 times
+        client.put_item(TableName="t", Item={"k": {"S": "same"}, "v": {"S": str(version)}})
+    gc.collect()
+
+    tracked = [item for item in Item.instances_tracked if item.hash_key.value == "same"]
+    assert 1 <= len(tracked) <= 3  # the item the table holds (and a copy in flight), not 200
+    assert items(client) == {"same": "199"}
+
+
+def _statistics(seconds: int, minimum: float, maximum: float, total: float) -> dict:
+    return {"SampleCount": seconds, "Sum": total, "Minimum": minimum, "Maximum": maximum}
+
+
+def test_statistic_sets_of_one_period_become_one_data_point_at_the_metric_resolution(journaled):
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    minute = datetime.now(tz=UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    for second, resolution in ((5, 60), (20, 60), (50, 60), (5, 1), (5, 1), (6, 1)):
+        cloudwatch.put_metric_data(
+            Namespace="N",
+            MetricData=[
+                {
+                    "MetricName": f"every{resolution}s",
+                    "Dimensions": [{"Name": "FunctionName", "Value": "f"}],
+                    "Timestamp": minute + timedelta(seconds=second),
+                    "StatisticValues": _statistics(2, second, second + 1, 2 * second + 1),
+                    "Unit": "Count",
+                    "StorageResolution": resolution,
+                }
+            ],
+        )
+
+    stored = cloudwatch_backends["123456789012"]["us-east-1"].metric_data
+    naive = minute.replace(tzinfo=None)  # moto keeps UTC times without a zone
+    by_name = {name: [d for d in stored if d.name == name] for name in ("every60s", "every1s")}
+    assert [(d.timestamp, d.sample_count, d.sum, d.min, d.max) for d in by_name["every60s"]] == [
+        (naive, 6, 11 + 41 + 101, 5, 51)
+    ]
+    assert [(d.timestamp, d.sample_count) for d in by_name["every1s"]] == [
+        (naive + timedelta(seconds=5), 4),
+        (naive + timedelta(seconds=6), 2),
+    ]
+    answer = cloudwatch.get_metric_statistics(
+        Namespace="N",
+        MetricName="every60s",
+        Dimensions=[{"Name": "FunctionName", "Value": "f"}],
+        StartTime=minute,
+        EndTime=minute + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum", "SampleCount", "Maximum"],
+    )["Datapoints"]
+    assert [(p["Sum"], p["SampleCount"], p["Maximum"]) for p in answer] == [(153, 6, 51)]
 
 
 def test_the_reader_reports_trimmed_records_and_goes_on_from_the_oldest_left(journaled, clock):
