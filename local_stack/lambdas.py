@@ -71,7 +71,7 @@ class MetricShipper(Periodic):
         if self.store is not None and now - self._trimmed >= TRIM_SECONDS:
             self.store.trim(now)  # older than the store's retention: dropped
             self._trimmed = now
-        aggregated: dict[tuple[str, str, tuple[tuple[str, str], ...], str, datetime], list[float]] = {}
+        aggregated: dict[tuple[str, str, tuple[tuple[str, str], ...], str, datetime, int], list[float]] = {}
         while True:
             try:
                 namespace, data = self._data.get_nowait()
@@ -80,7 +80,10 @@ class MetricShipper(Periodic):
             for datum in data:
                 dimensions = tuple((d["Name"], d["Value"]) for d in datum["Dimensions"])
                 second = datum["Timestamp"].replace(microsecond=0)
-                key = (namespace, datum["MetricName"], dimensions, datum["Unit"], second)
+                # one-second points (as EMF metrics were always shipped here) unless the datum says
+                # otherwise: AWS service metrics are one-minute data (see ServiceMetrics)
+                resolution = int(datum.get("StorageResolution", 1))
+                key = (namespace, datum["MetricName"], dimensions, datum["Unit"], second, resolution)
                 stats = aggregated.setdefault(key, [0.0, 0.0, math.inf, -math.inf])
                 for value in datum["Values"]:
                     stats[0] += 1
@@ -88,7 +91,12 @@ class MetricShipper(Periodic):
                     stats[2] = min(stats[2], value)
                     stats[3] = max(stats[3], value)
         by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for (namespace, name, dimensions, unit, second), (count, total, low, high) in aggregated.items():
+        for (namespace, name, dimensions, unit, second, resolution), (
+            count,
+            total,
+            low,
+            high,
+        ) in aggregated.items():
             by_namespace[namespace].append(
                 {
                     "MetricName": name,
@@ -96,7 +104,7 @@ class MetricShipper(Periodic):
                     "Timestamp": second,
                     "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high},
                     "Unit": unit,
-                    "StorageResolution": 1,
+                    "StorageResolution": resolution,
                 }
             )
         for namespace, data in by_namespace.items():
@@ -115,6 +123,19 @@ class MetricShipper(Periodic):
         self.round()
 
 
+class IdleShutdown(Periodic):
+    """Shuts down execution environments nobody used for a while (``LocalFunctions.shut_down_idle``)."""
+
+    name = "idle-environments"
+
+    def __init__(self, functions: LocalFunctions, period: float = 30.0) -> None:
+        super().__init__(period)
+        self._functions = functions
+
+    def round(self) -> None:
+        self._functions.shut_down_idle()
+
+
 class FunctionError(RuntimeError):
     """The invocation failed: the handler raised, the environment crashed or the function timed out
     (Lambda reports a function error; the details are in the function log)."""
@@ -122,6 +143,13 @@ class FunctionError(RuntimeError):
 
 class FunctionThrottled(FunctionError):
     """Lambda refused the invocation (``TooManyRequestsException``): it never ran."""
+
+
+# How long an execution environment is kept unused before it is shut down. Lambda keeps an
+# environment "for some time in anticipation of another function invocation" and does not say how
+# long ("Understanding the Lambda execution environment lifecycle", Shutdown phase); five minutes
+# here, and each function keeps one warm environment (on Lambda a quiet function has none left).
+IDLE_SHUTDOWN_SECONDS = 300.0
 
 
 # How long Lambda lets an execution environment's Init phase run ("Understanding the Lambda
@@ -184,6 +212,7 @@ class ExecutionEnvironment:
         child.close()
         self._initialised = False
         self.duration_ms = 0.0  # of its last invocation
+        self.idle_since = time.monotonic()
 
     @property
     def pid(self) -> int:
@@ -237,6 +266,10 @@ class LocalFunctions:
     "Understanding the Lambda execution environment lifecycle", Failures during the Invoke phase
     (Lambda resets the environment; the next invocation runs Init again). The function's
     ``Timeout`` from the template is enforced by stopping the environment.
+
+    The environment freed last is the one used next (a few stay busy and the others idle, as
+    Lambda routes to warm environments), and one unused for ``IDLE_SHUTDOWN_SECONDS`` is shut down
+    (:meth:`shut_down_idle`, run by :class:`IdleShutdown`): a burst's environments do not stay.
     """
 
     def __init__(self, template: Template, shipper: MetricShipper, log: TextIO) -> None:
@@ -248,7 +281,7 @@ class LocalFunctions:
         self._busy: dict[str, int] = defaultdict(int)
         self._log = log
         self._log_lock = threading.Lock()
-        self._idle: dict[str, queue.Queue[ExecutionEnvironment]] = {}
+        self._idle: dict[str, queue.LifoQueue[ExecutionEnvironment]] = {}
         self._environments: dict[str, list[ExecutionEnvironment]] = {}
         self._limits: dict[str, int] = {}
         self._variables: dict[str, dict[str, str]] = {}  # each function's own environment
@@ -265,7 +298,7 @@ class LocalFunctions:
         each with its own cold start, while every one is busy: Lambda scales out the same way."""
         for logical_id, limit in concurrency.items():
             self._variables[logical_id] = (environments or {}).get(logical_id, {})
-            self._idle[logical_id] = queue.Queue()
+            self._idle[logical_id] = queue.LifoQueue()
             self._environments[logical_id] = [self._new_environment(logical_id)]
             self._limits[logical_id] = limit
         for logical_id, (environment,) in self._environments.items():
@@ -338,6 +371,7 @@ class LocalFunctions:
         self.metrics.invocation(
             logical_id, environment.duration_ms, failed=not succeeded, concurrent=concurrent
         )
+        environment.idle_since = time.monotonic()
         self._idle[logical_id].put(environment)
         self._route(logical_id, output)
         if not succeeded:
@@ -354,6 +388,37 @@ class LocalFunctions:
         self._write(
             [f"{time.strftime('%H:%M:%S')} {logical_id} {reason}; environment {environment.pid} replaced\n"]
         )
+
+    def shut_down_idle(self, now: float | None = None, idle_seconds: float = IDLE_SHUTDOWN_SECONDS) -> int:
+        """Shut down the environments unused for ``idle_seconds``, keeping one per function;
+        return how many were shut down."""
+        now = time.monotonic() if now is None else now
+        stopped = []
+        with self._lock:  # no environment is started meanwhile (``_take``)
+            for logical_id, idle in self._idle.items():
+                waiting = []
+                while True:
+                    try:
+                        waiting.append(idle.get_nowait())
+                    except queue.Empty:
+                        break
+                waiting.reverse()  # as they were queued: the longest idle first
+                environments = self._environments[logical_id]
+                for environment in waiting:
+                    if now - environment.idle_since >= idle_seconds and len(environments) > 1:
+                        environments.remove(environment)
+                        stopped.append((logical_id, environment))
+                    else:
+                        idle.put(environment)
+        for logical_id, environment in stopped:
+            environment.stop()
+            self._write(
+                [
+                    f"{time.strftime('%H:%M:%S')} {logical_id} environment {environment.pid} shut down "
+                    f"(unused for {idle_seconds:g} s)\n"
+                ]
+            )
+        return len(stopped)
 
     def stop(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from local_stack.dashboard.server import DashboardServer
 from local_stack.dashboard.widgets import widgets
 from local_stack.faults import access_key
 from local_stack.gateway import Gateway
-from local_stack.lambdas import LocalFunctions, MetricShipper
+from local_stack.lambdas import IdleShutdown, LocalFunctions, MetricShipper
 from local_stack.poller import StreamPoller, StreamSource, stream_sources
 from local_stack.scheduler import Schedule, schedule_rules, schedules
 from local_stack.service_metrics import QueueDepths
@@ -253,6 +253,8 @@ class LocalStack:
         self.sources = stream_sources(self.template)
         routed = set(self.gateway.routes.values())
         self.functions.load(function_concurrency(self.template, self.sources, routed), environments)
+        self.idle_shutdown = IdleShutdown(self.functions)
+        self.idle_shutdown.start()
 
         self._start_streams(endpoint)
         unknown = set(self.options.schedule_every) - set(self.template.of_type("AWS::Lambda::Function"))
@@ -414,7 +416,7 @@ class LocalStack:
         for name in ("schedules", "ttls"):
             for part in getattr(self, name, []):
                 part.stop()
-        for name in ("alarms", "queue_depths", "dashboard"):
+        for name in ("alarms", "queue_depths", "dashboard", "idle_shutdown"):
             if getattr(self, name, None) is not None:
                 getattr(self, name).stop()
         for poller in getattr(self, "pollers", []):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,29 @@ def dead(pid: int) -> bool:
 
 def served_by(functions) -> int:
     return functions.invoke("FaultFunction", {})["pid"]
+
+
+def test_environments_a_burst_started_are_shut_down_when_unused_and_one_stays_warm():
+    local = LocalFunctions(load_template(APP), MetricShipper(NoCloudWatch()), io.StringIO())
+    local.load({"FaultFunction": 3})
+    try:
+        with ThreadPoolExecutor(3) as pool:  # three at once: three environments
+            burst = {
+                r["pid"] for r in pool.map(lambda _: local.invoke("FaultFunction", {"sleep": 0.5}), range(3))
+            }
+        assert len(burst) == 3
+        after = {served_by(local) for _ in range(5)}
+        assert len(after) == 1  # the environment freed last serves the next: the others stay unused
+        (warm,) = after
+
+        assert local.shut_down_idle(time.monotonic() + 60, idle_seconds=300) == 0  # not idle long enough
+        assert local.shut_down_idle(time.monotonic() + 301, idle_seconds=300) == 2
+        assert local.environments() == {"FaultFunction": [warm]}
+        assert all(dead(pid) for pid in burst - {warm})
+        assert served_by(local) == warm
+        assert local.shut_down_idle(time.monotonic() + 10_000, idle_seconds=300) == 0  # one stays warm
+    finally:
+        local.stop()
 
 
 def test_a_healthy_environment_serves_one_invocation_after_another(functions):

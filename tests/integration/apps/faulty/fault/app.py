@@ -1,10 +1,12 @@
-"""Fails as the event asks: crash (the process dies), hang (past the timeout), raise."""
+"""Fails as the event asks: crash (the process dies), hang (past the timeout), raise; or takes a
+while (sleep, seconds)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 
@@ -15,6 +17,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         threading.Event().wait()  # never returns: only the timeout ends it
     if event.get("raise"):
         raise RuntimeError("asked to raise")
+    time.sleep(float(event.get("sleep", 0)))
     print("served")
     return {
         "pid": os.getpid(),
