@@ -63,6 +63,19 @@ def resident_mb(pid: int) -> dict[str, float]:
     return sizes
 
 
+def proportional_mb(pid: int) -> float:
+    """Proportional set size (MB) of the stack's process tree: resident memory with each shared page
+    (the interpreter, shared libraries) counted once across the processes that share it."""
+    total_kb = 0
+    for process in _descendants(pid):
+        try:
+            rollup = Path(f"/proc/{process}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        total_kb += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+    return round(total_kb / 1024, 1)
+
+
 def _status_lines(stack: StackProcess) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stack.printed() if line.startswith('{"event": "status"')]
 
@@ -96,6 +109,7 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
                 **report,
                 "iteratorAgeMaxSeconds": max(ages, default=None),
                 "residentMB": round(sum(memory.values()), 1),
+                "proportionalMB": proportional_mb(stack.process.pid),
                 "residentByProcess": memory,
             }
         )
@@ -112,6 +126,7 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
         time.sleep(1)
     summary["connectionsOpenedCounted"] = opened
     summary["residentMBAtEnd"] = round(sum(resident_mb(stack.process.pid).values()), 1)
+    summary["proportionalMBAtEnd"] = proportional_mb(stack.process.pid)
     return reports, summary
 
 
@@ -173,7 +188,8 @@ def main(argv: list[str]) -> int:
             (
                 f"minute {index + 1}",
                 f"{r['connectsPerSecond']}/s, p99 {r['connectLatencyMs']['p99']} ms, "
-                f"iterator age max {r['iteratorAgeMaxSeconds']} s, {r['residentMB']} MB",
+                f"iterator age max {r['iteratorAgeMaxSeconds']} s, {r['residentMB']} MB "
+                f"({r['proportionalMB']} MB proportional)",
             )
             for index, r in enumerate(reports)
         ]
@@ -182,7 +198,10 @@ def main(argv: list[str]) -> int:
                 "accepted / ConnectionsOpened counted",
                 f"{summary['accepted']} / {summary['connectionsOpenedCounted']:.0f}",
             ),
-            ("resident memory at the end", f"{summary['residentMBAtEnd']} MB"),
+            (
+                "resident memory at the end",
+                f"{summary['residentMBAtEnd']} MB ({summary['proportionalMBAtEnd']} MB proportional)",
+            ),
         ],
     )
     return 0
