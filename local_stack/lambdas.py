@@ -7,27 +7,22 @@ after the fact), other lines go to the log file.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import multiprocessing
-import os
 import queue
 import threading
 import time
-import traceback
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack import emf
 from local_stack.periodic import Periodic
 from local_stack.service_metrics import ServiceMetrics
-from sam_template.handlers import LambdaContext, load_handler
+from local_stack.worker import serve
+from sam_template.handlers import HandlerCode
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from datetime import datetime
-    from multiprocessing.connection import Connection
 
     from local_stack.cloudwatch.store import MetricStore
     from sam_template.model import Template
@@ -46,12 +41,14 @@ class MetricShipper(Periodic):
     minimum, maximum) before ``PutMetricData``: one second is the finest resolution CloudWatch
     stores ("high-resolution metrics"), and moto keeps one object per value it is given, which
     made every status query slower as a long run went on. Percentiles come from the values
-    themselves (``MetricStore``).
+    themselves (``MetricStore``), which has them at once; the emulated CloudWatch gets them once a
+    second (every tenth of a second, under load, it took ~30 ``PutMetricData`` requests a second
+    from moto, which also serves every function's DynamoDB requests).
     """
 
     name = "emf-to-cloudwatch"
 
-    def __init__(self, cloudwatch: Any, period: float = 0.1, store: MetricStore | None = None) -> None:  # noqa: ANN401
+    def __init__(self, cloudwatch: Any, period: float = 1.0, store: MetricStore | None = None) -> None:  # noqa: ANN401
         super().__init__(period)
         self._cloudwatch = cloudwatch
         self.store = store  # every value, for percentiles and alarm evaluation
@@ -157,40 +154,6 @@ IDLE_SHUTDOWN_SECONDS = 300.0
 INIT_SECONDS = 10.0
 
 
-# ----- inside an execution environment (a worker process) -------------------------------------
-def _serve(connection: Connection, template: Template, logical_id: str, environment: dict[str, str]) -> None:
-    """An execution environment: Init (load the handler once), then one invocation at a time."""
-    os.environ.update(environment)  # the function's own variables, and only its own
-    try:
-        handler = load_handler(template, logical_id)
-        init_error = None
-    except Exception:  # noqa: BLE001 - an init error fails every invocation, as on Lambda
-        handler, init_error = None, traceback.format_exc()
-    connection.send(("ready", init_error is None))
-    while True:
-        try:
-            event, timeout_ms = connection.recv()
-        except (EOFError, OSError):
-            return
-        if handler is None:
-            connection.send((False, None, f"Runtime.InitError\n{init_error}"))
-            continue
-        connection.send(_run(handler, logical_id, event, timeout_ms))
-
-
-def _run(
-    handler: Callable[[dict[str, Any], Any], Any], function_name: str, event: dict[str, Any], timeout_ms: int
-) -> tuple[bool, Any, str]:
-    """(succeeded, response, printed output) of one invocation in this environment."""
-    captured = io.StringIO()
-    context = LambdaContext(function_name=function_name, remaining_ms=timeout_ms)
-    try:
-        with contextlib.redirect_stdout(captured):
-            return True, handler(event, context), captured.getvalue()
-    except Exception:  # noqa: BLE001 - reported to the caller as a function error
-        return False, None, captured.getvalue() + traceback.format_exc()
-
-
 # ----- the Lambda service side -------------------------------------------------------------------
 class EnvironmentLost(RuntimeError):
     """The environment is gone: it crashed, or was stopped because the invocation timed out."""
@@ -203,8 +166,8 @@ class ExecutionEnvironment:
         spawn = multiprocessing.get_context("spawn")  # no fork: the stack's process runs threads
         self._connection, child = spawn.Pipe()
         self.process = spawn.Process(
-            target=_serve,
-            args=(child, template, logical_id, environment),
+            target=serve,
+            args=(child, HandlerCode.of(template, logical_id), logical_id, environment),
             name=f"lambda-{logical_id}",
             daemon=True,
         )

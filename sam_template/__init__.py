@@ -5,10 +5,7 @@ and the local stack. Importing it has no side effect.
 - ``intrinsics``: ``!Ref`` and friends resolved as a deployment would.
 - ``tables``: the template's DynamoDB tables created under names of the caller's choosing.
 - ``handlers``: a function's handler loaded as Lambda loads it, and the context object it gets.
+
+The package imports none of them: an execution environment of the local stack imports
+``handlers`` alone (no YAML loader, no template) before its function's own code.
 """
-
-from __future__ import annotations
-
-from sam_template.model import ROOT, TEMPLATE_PATH, Template, function_environment, load_template
-
-__all__ = ["ROOT", "TEMPLATE_PATH", "Template", "function_environment", "load_template"]

@@ -1,7 +1,9 @@
 """Load a function of the template exactly as Lambda does: its ``Handler`` from its ``CodeUri``.
 
 Each load executes the module afresh (a cold start). The layer's folder must be on ``sys.path``,
-as ``/opt/python`` is on Lambda.
+as ``/opt/python`` is on Lambda. This module imports nothing beyond the standard library: it is
+what an execution environment of the local stack imports before the function's code
+(``HandlerCode`` is all it is given).
 """
 
 from __future__ import annotations
@@ -13,30 +15,54 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
+    from pathlib import Path
 
     from sam_template.model import Template
 
 
 def ensure_layer_on_path(template: Template) -> None:
-    for folder in template.layer_folders():
+    _put_on_path(template.layer_folders())
+
+
+def _put_on_path(folders: Iterable[Path]) -> None:
+    for folder in folders:
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
 
 
+@dataclass(frozen=True)
+class HandlerCode:
+    """Where a function's handler is: its code folder, module and function (``Handler``), and the
+    layers' folders."""
+
+    folder: Path
+    module: str
+    function: str
+    layers: tuple[Path, ...]
+
+    @classmethod
+    def of(cls, template: Template, logical_id: str) -> HandlerCode:
+        folder, module_name, function_name = template.function_code(logical_id)
+        return cls(folder, module_name, function_name, tuple(template.layer_folders()))
+
+    def load(self, logical_id: str) -> Callable[[dict[str, Any], Any], Any]:
+        """Import the handler's module from its code folder, as a fresh module."""
+        _put_on_path(self.layers)
+        spec = importlib.util.spec_from_file_location(
+            f"lambda_{logical_id}_{uuid.uuid4().hex}", self.folder / f"{self.module}.py"
+        )
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {logical_id} from {self.folder}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        handler: Callable[[dict[str, Any], Any], Any] = getattr(module, self.function)
+        return handler
+
+
 def load_handler(template: Template, logical_id: str) -> Callable[[dict[str, Any], Any], Any]:
     """Import the function's handler module from its code folder, as a fresh module."""
-    ensure_layer_on_path(template)
-    folder, module_name, function_name = template.function_code(logical_id)
-    spec = importlib.util.spec_from_file_location(
-        f"lambda_{logical_id}_{uuid.uuid4().hex}", folder / f"{module_name}.py"
-    )
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {logical_id} from {folder}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: Callable[[dict[str, Any], Any], Any] = getattr(module, function_name)
-    return handler
+    return HandlerCode.of(template, logical_id).load(logical_id)
 
 
 # The account and region a local invocation runs in (moto's default account).
