@@ -63,6 +63,21 @@ def resident_mb(pid: int) -> dict[str, float]:
     return sizes
 
 
+def emulation_mb(pid: int) -> float:
+    """Resident memory (MB) of the stack's AWS emulation (the moto server process, which holds the
+    tables, streams and metrics): where a leak showed first."""
+    for process in _descendants(pid):
+        try:
+            if b"local_stack.moto_server" not in Path(f"/proc/{process}/cmdline").read_bytes():
+                continue
+            status = Path(f"/proc/{process}/status").read_text()
+        except OSError:
+            continue
+        rss = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), "0")
+        return round(int(rss) / 1024, 1)
+    return 0.0
+
+
 def proportional_mb(pid: int) -> float:
     """Proportional set size (MB) of the stack's process tree: resident memory with each shared page
     (the interpreter, shared libraries) counted once across the processes that share it."""
@@ -99,6 +114,7 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
     reports: list[dict[str, Any]] = []
     reader = MetricsReader(aws.client("cloudwatch", stack.ready["awsEndpoint"]), since=time.time() - 3600)
     before = _settled_opened(reader)  # what earlier traffic (a probe) counted
+    stack.printed()  # the status lines of earlier traffic (a probe) are not the soak's
 
     def on_report(report: dict[str, object]) -> None:
         statuses = _status_lines(stack)
@@ -110,6 +126,7 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
                 "iteratorAgeMaxSeconds": max(ages, default=None),
                 "residentMB": round(sum(memory.values()), 1),
                 "proportionalMB": proportional_mb(stack.process.pid),
+                "emulationMB": emulation_mb(stack.process.pid),
                 "residentByProcess": memory,
             }
         )
