@@ -155,10 +155,11 @@ def start_stack(scratch: Path) -> StackProcess:
     return stack
 
 
-def probe_rate(stack: StackProcess, seconds: float = 20.0) -> float:
-    """The highest rate of a descending ladder this machine sustains through the stack: every
-    connection offered is accepted, p99 connect latency under half a second (an overloaded stack still
-    accepts everything, late: its latency, not its count, shows it)."""
+def probe_rate(stack: StackProcess, seconds: float = 60.0) -> float:
+    """The highest rate of a descending ladder this machine sustains through the stack for a minute
+    (the issue's "first minute"; 20 s chose 35/s here, which held ten minutes and then fell over):
+    every connection offered is accepted, p99 connect latency under half a second (an overloaded
+    stack still accepts everything, late: its latency, not its count, shows it)."""
     for rate in PROBE_RATES:
         plan = SteadyPlan(stack.url, rate, seconds, HOLD_SECONDS, f"probe{rate:g}", report_every=seconds)
         summary = asyncio.run(steady(plan)).summary()
