@@ -49,17 +49,27 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _kilobytes(process: int, file: str, name: str) -> int | None:
+    """The ``name:  N kB`` figure of ``/proc/{process}/{file}`` (0 when absent); ``None`` when the
+    process is gone."""
+    try:
+        text = Path(f"/proc/{process}/{file}").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) for line in text.splitlines() if line.startswith(f"{name}:")), 0)
+
+
 def resident_mb(pid: int) -> dict[str, float]:
     """Resident memory (MB) of the stack's process tree, by process (``pid name``)."""
     sizes = {}
     for process in _descendants(pid):
+        rss_kb = _kilobytes(process, "status", "VmRSS")
         try:
-            status = Path(f"/proc/{process}/status").read_text()
+            name = Path(f"/proc/{process}/comm").read_text().strip()
         except OSError:
             continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        rss_kb = int(fields.get("VmRSS", "0 kB").split()[0])
-        sizes[f"{process} {fields.get('Name', '?').strip()}"] = round(rss_kb / 1024, 1)
+        if rss_kb is not None:
+            sizes[f"{process} {name}"] = round(rss_kb / 1024, 1)
     return sizes
 
 
@@ -70,24 +80,16 @@ def emulation_mb(pid: int) -> float:
         try:
             if b"local_stack.moto_server" not in Path(f"/proc/{process}/cmdline").read_bytes():
                 continue
-            status = Path(f"/proc/{process}/status").read_text()
         except OSError:
             continue
-        rss = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), "0")
-        return round(int(rss) / 1024, 1)
+        return round((_kilobytes(process, "status", "VmRSS") or 0) / 1024, 1)
     return 0.0
 
 
 def proportional_mb(pid: int) -> float:
     """Proportional set size (MB) of the stack's process tree: resident memory with each shared page
     (the interpreter, shared libraries) counted once across the processes that share it."""
-    total_kb = 0
-    for process in _descendants(pid):
-        try:
-            rollup = Path(f"/proc/{process}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        total_kb += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+    total_kb = sum(_kilobytes(process, "smaps_rollup", "Pss") or 0 for process in _descendants(pid))
     return round(total_kb / 1024, 1)
 
 
