@@ -8,7 +8,6 @@ import contextlib
 import json
 import signal
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -164,7 +163,6 @@ class LocalStack:
             port=options.aws_port or None, host=options.host, stream_retention=options.stream_retention
         )
         self.notices = notices(self.template)  # what is not emulated of the template, said at start
-        self.started_at = time.time()
 
     # ----- start -------------------------------------------------------------------------------
     def _parameters(self) -> dict[str, str]:
@@ -264,7 +262,7 @@ class LocalStack:
         self.schedules = [Schedule(self.functions, name, seconds) for name, seconds in every.items()]
         for schedule in self.schedules:
             schedule.start()
-        self.reader = StoreReader(self.store, self.started_at)
+        self.reader = StoreReader(self.store)
         self._start_alarms(endpoint)
 
     def _start_streams(self, endpoint: str) -> None:

@@ -80,26 +80,28 @@ class MetricsReader:
 class StoreReader:
     """The live view's figures from the stack's metric store (the data points it put into the
     emulated CloudWatch), not by querying moto every second: :class:`MetricsReader`'s answers,
-    without its load on the emulated endpoint."""
+    without its load on the emulated endpoint. Totals are since the stack started (the store's
+    running totals: the same cost at any point of a long run)."""
 
-    def __init__(self, store: MetricStore, since: float) -> None:
+    def __init__(self, store: MetricStore) -> None:
         self._store = store
-        self._since = since - 60
+
+    @staticmethod
+    def _key(name: MetricName) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        return metric_key(NAMESPACE, str(name), [(DIMENSION, SERVICE)])
 
     def _sum(self, name: MetricName, start: float, end: float) -> float:
-        key = metric_key(NAMESPACE, str(name), [(DIMENSION, SERVICE)])
-        return sum(self._store.series(key, "Sum", end - start, [start]).values())
+        return sum(self._store.series(self._key(name), "Sum", end - start, [start]).values())
 
     def totals(self) -> dict[str, float]:
-        end = time.time() + 60
-        return {str(name): self._sum(name, self._since, end) for name in COUNTS}
+        return {str(name): self._store.total(self._key(name)) for name in COUNTS}
 
     def last_minute(self) -> dict[str, float]:
         end = time.time()
         return {str(name): self._sum(name, end - 60, end + 1) for name in COUNTS}
 
     def latest(self, name: MetricName) -> float | None:
-        return self._store.latest_maximum(metric_key(NAMESPACE, str(name), [(DIMENSION, SERVICE)]))
+        return self._store.latest_maximum(self._key(name))
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float | None]:

@@ -6,7 +6,8 @@ so any statistic CloudWatch offers — ``Sum``, ``Average``, ``Minimum``, ``Maxi
 ``SampleCount`` and percentiles ``pNN`` / ``pNN.N`` — can be computed for any period, as
 CloudWatch computes them from the data points of that period ("CloudWatch statistics
 definitions"). Data older than ``retention`` is dropped (alarms look back a few periods, the
-dashboard three hours).
+dashboard three hours); each metric's sum since the store began is kept as a running total, so
+the live view's totals cost the same at any point of a long run.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class MetricStore:
         self._lock = threading.Lock()
         self._points: dict[tuple[str, str, Dimensions], dict[int, _Second]] = defaultdict(dict)
         self._units: dict[tuple[str, str, Dimensions], str] = {}
+        self._totals: dict[tuple[str, str, Dimensions], float] = defaultdict(float)
 
     def record(self, namespace: str, data: list[dict[str, Any]]) -> None:
         """Keep ``PutMetricData``-shaped data (``Values``/``Counts``, ``Value`` or ``StatisticValues``)."""
@@ -104,11 +106,18 @@ class MetricStore:
                     second.total += stats["Sum"]
                     second.low = min(second.low, stats["Minimum"])
                     second.high = max(second.high, stats["Maximum"])
+                    self._totals[key] += stats["Sum"]
                     continue
                 values = datum.get("Values", [datum["Value"]] if "Value" in datum else [])
                 counts = datum.get("Counts", [1] * len(values))
                 for value, count in zip(values, counts, strict=True):
                     second.values.extend(array("d", [float(value)]) * int(count))
+                    self._totals[key] += float(value) * int(count)
+
+    def total(self, key: tuple[str, str, Dimensions]) -> float:
+        """The metric's ``Sum`` over every data point since the store began (trimmed ones too)."""
+        with self._lock:
+            return self._totals.get(key, 0.0)
 
     def trim(self, now: float) -> None:
         oldest = int(now - self._retention)
@@ -127,15 +136,23 @@ class MetricStore:
             return max([*second.values, *([second.high] if second.count else [])], default=None)
 
     def recent_values(self, name: str, limit: int = 10_000) -> list[float]:
-        """The last ``limit`` values of every metric called ``name`` (any namespace, dimensions)."""
+        """The last ``limit`` values of every metric called ``name`` (any namespace, dimensions),
+        oldest first; only the newest seconds that hold them are read."""
         with self._lock:
             seconds = sorted(
-                (stamp, second.values)
-                for key, by_second in self._points.items()
-                if key[1] == name
-                for stamp, second in by_second.items()
-            )
-        return [value for _, values in seconds for value in values][-limit:]
+                ((stamp, second.values) for key, by_second in self._points.items() if key[1] == name
+                 for stamp, second in by_second.items() if second.values),
+                key=lambda pair: pair[0],
+                reverse=True,
+            )  # fmt: skip
+            newest: list[array[float]] = []
+            held = 0
+            for _, values in seconds:
+                if held >= limit:
+                    break
+                newest.append(values[:])
+                held += len(values)
+        return [value for values in reversed(newest) for value in values][-limit:]
 
     def metrics(self) -> list[tuple[str, str, Dimensions]]:
         with self._lock:
@@ -157,11 +174,12 @@ class MetricStore:
             return {}
         low_stamp, high_stamp = ordered[0], ordered[-1] + period
         with self._lock:
-            seconds = [
-                (stamp, s)
-                for stamp, s in self._points.get(key, {}).items()
-                if low_stamp <= stamp < high_stamp
-            ]
+            by_second = self._points.get(key, {})
+            if high_stamp - low_stamp < len(by_second):  # a short window of a long run: look it up
+                stamps = range(math.ceil(low_stamp), math.ceil(high_stamp))
+                seconds = [(stamp, by_second[stamp]) for stamp in stamps if stamp in by_second]
+            else:
+                seconds = [(stamp, s) for stamp, s in by_second.items() if low_stamp <= stamp < high_stamp]
         buckets: dict[float, list[_Second]] = defaultdict(list)
         for stamp, second in seconds:
             index = bisect.bisect_right(ordered, stamp) - 1

@@ -253,6 +253,49 @@ def test_the_store_drops_what_is_older_than_its_retention():
     assert store.series(key, "SampleCount", 60, [960.0, 1500.0, 1680.0]) == {1680.0: 1.0}
 
 
+def test_totals_run_since_the_start_and_outlive_the_retention():
+    store = MetricStore(retention=600)
+    key = metric_key("App", "Opened", [])
+    stats = {"SampleCount": 2, "Sum": 5.0, "Minimum": 2.0, "Maximum": 3.0}
+    store.record("App", [{"MetricName": "Opened", "Timestamp": at(1000), "Value": 1.0, "Unit": "Count"}])
+    store.record("App", [{"MetricName": "Opened", "Timestamp": at(1700), "StatisticValues": stats}])
+    store.record("App", [{"MetricName": "Opened", "Timestamp": at(1701), "Values": [2.0], "Counts": [3]}])
+    store.trim(now=2150)  # the first point is gone from the series, not from the total
+    assert store.total(key) == 1.0 + 5.0 + 6.0
+    assert store.total(metric_key("App", "Closed", [])) == 0.0
+
+
+def test_a_short_window_of_a_long_run_reads_what_the_whole_run_holds():
+    store = MetricStore()
+    key = metric_key("App", "Opened", [])
+    store.record(
+        "App",
+        [
+            {"MetricName": "Opened", "Timestamp": at(second), "Value": float(second)}
+            for second in range(1000, 1300)
+        ],
+    )
+    assert store.series(key, "Sum", 1, [1019.5]) == {1019.5: 1020.0}  # second 1020 only
+    assert store.series(key, "SampleCount", 60, [1020.0, 1260.0]) == {1020.0: 60.0, 1260.0: 40.0}
+    everything = store.series(key, "SampleCount", 400, [950.0])  # longer than the run: every second
+    assert everything == {950.0: 300.0}
+
+
+def test_recent_values_are_the_newest_in_the_order_they_came():
+    store = MetricStore()
+    for second in range(100, 400):
+        store.record(
+            "App",
+            [
+                {"MetricName": "Lifetime", "Timestamp": at(second), "Values": [second, second + 0.5]},
+                {"MetricName": "Other", "Timestamp": at(second), "Value": -1.0},
+            ],
+        )
+    assert store.recent_values("Lifetime", limit=5) == [397.5, 398.0, 398.5, 399.0, 399.5]
+    assert len(store.recent_values("Lifetime")) == 600
+    assert store.recent_values("Missing") == []
+
+
 def test_scaled_periods_align_whatever_the_float_rounding():
     from local_stack.cloudwatch.metric_data import period_starts
 
