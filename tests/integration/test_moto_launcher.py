@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import threading
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -166,6 +167,44 @@ def test_records_older_than_the_retention_are_trimmed_and_reading_them_fails_as_
     with pytest.raises(streams.exceptions.TrimmedDataAccessException):
         streams.get_records(ShardIterator=old["ShardIterator"])
     assert stream_records(client) == ["new"]  # the trim horizon moved past the old record
+
+
+def test_a_read_and_a_trim_at_the_same_time_lose_no_record(journaled, clock):
+    """A put that trims the shard while a read is between finding its position and taking the
+    records: the read still returns the records from its sequence number on (before the fix it
+    skipped one record per record trimmed: a ConnectionsOpened short in a 30-minute soak)."""
+    client = journaled
+    streams, arn, shard_id = stream(client)
+    for key in ("a", "b", "c"):
+        client.put_item(TableName="t", Item={"k": {"S": key}, "v": {"S": "1"}})
+    first = streams.get_records(
+        ShardIterator=streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"],
+        Limit=1,
+    )
+    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in first["Records"]] == ["a"]
+    clock.now += 61  # "a", "b" and "c" are past the retention: the next put trims them
+    (shard,) = _shards()
+    concurrent: list[threading.Thread] = []
+
+    class TrimmedMidRead(list):
+        def __getitem__(self, index):
+            if isinstance(index, slice) and not concurrent:  # the read is taking its records
+                writer = threading.Thread(
+                    target=client.put_item,
+                    kwargs={"TableName": "t", "Item": {"k": {"S": "d"}, "v": {"S": "1"}}},
+                )
+                concurrent.append(writer)
+                writer.start()
+                writer.join(timeout=0.5)  # a read that lets the trim in returns the wrong records
+            return super().__getitem__(index)
+
+    shard.items = TrimmedMidRead(shard.items)
+    rest = streams.get_records(ShardIterator=first["NextShardIterator"])
+    concurrent[0].join()
+    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in rest["Records"]] == ["b", "c"]
+    assert stream_records(client) == ["d"]  # the put went ahead after the read: the trim happened
 
 
 def test_a_shard_iterator_expires_after_15_minutes(journaled, clock):
