@@ -100,6 +100,10 @@ def _status_lines(stack: StackProcess) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stack.printed() if line.startswith('{"event": "status"')]
 
 
+def _batches(status: dict[str, Any]) -> int:
+    return sum(int(delivery["batches"]) for delivery in status.get("streamDelivery", {}).values())
+
+
 def _settled_opened(reader: MetricsReader, timeout: float = 60.0) -> float:
     """``ConnectionsOpened`` so far, once it has stopped moving (earlier traffic fully counted)."""
     deadline = time.monotonic() + timeout
@@ -126,8 +130,13 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
     def on_report(report: dict[str, object]) -> None:
         nonlocal latest
         statuses = _status_lines(stack)
-        latest = statuses[-1] if statuses else latest
-        ages = [float(s["streamIteratorAgeSeconds"]) for s in statuses]
+        # a status line's iterator age is its last batch's: only a line after a new batch has one of
+        # this interval (the first lines of the soak would repeat the probe's last batch)
+        ages = []
+        for line in statuses:
+            if _batches(line) > _batches(latest):
+                ages.append(float(line["streamIteratorAgeSeconds"]))
+            latest = line
         memory = resident_mb(stack.process.pid)
         reports.append(
             {

@@ -221,7 +221,8 @@ class StreamPoller(Periodic):
         newest = batch[-1]["dynamodb"].get("ApproximateCreationDateTime", time.time())
         # IteratorAge: "the difference between the time Lambda received the batch and the time the
         # last record in the batch was written to the stream", published for every attempt
-        self._functions.metrics.iterator_age(self._function, max(0.0, time.time() - float(newest)) * 1000)
+        age = max(0.0, time.time() - float(newest))
+        self._functions.metrics.iterator_age(self._function, age * 1000)
         try:
             response = self._functions.invoke(self._function, {"Records": batch})
         except Exception:  # noqa: BLE001 - a function error: retry (bisected)
@@ -229,7 +230,7 @@ class StreamPoller(Periodic):
                 return self._invoke(batch[: len(batch) // 2])
             return 0
         self.delivered["batches"] += 1
-        self.iterator_age = max(0.0, time.time() - float(newest))
+        self.iterator_age = age  # as published (not after the invocation, which added its duration)
         failures = (
             (response or {}).get("batchItemFailures") or [] if self.settings.report_item_failures else []
         )
