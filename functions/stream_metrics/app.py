@@ -11,12 +11,9 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING, Any
 
-from connection_tracker.batch import (
-    BatchProcessor,
-    EventType,
-    PartialItemFailureResponse,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 from connection_tracker.consumer import set_aside, update_gauge
 from connection_tracker.observability import EventLog, logger, metrics
 from connection_tracker.runtime import runtime

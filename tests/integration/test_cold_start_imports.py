@@ -19,13 +19,6 @@ import app
 from connection_tracker.runtime import runtime
 runtime()
 loaded = {name: name in sys.modules for name in ("boto3", "s3transfer", "multiprocessing", "botocore")}
-loaded["asyncio"] = "asyncio.base_events" in sys.modules  # its import has run
-if sys.argv[1] == "async":  # what imported asyncio later finds the real one
-    import asyncio
-    async def answer():
-        await asyncio.sleep(0)
-        return 42
-    loaded["asyncio runs"] = asyncio.run(answer()) == 42
 if sys.argv[1] == "write":
     from connection_tracker.models import ConnectionItem
     item = ConnectionItem(connectionId="c", createdAt=1_700_000_000_000, ttl=1_700_086_400, clientId="x")
@@ -62,17 +55,7 @@ def cold_start(function: str, what: str = "read") -> dict[str, bool]:
 @pytest.mark.parametrize("function", ["ConnectFunction", "DisconnectFunction", "StreamMetricsFunction"])
 def test_a_cold_start_imports_botocore_but_not_boto3(function):
     loaded = cold_start(function)
-    assert loaded == {
-        "boto3": False,
-        "s3transfer": False,
-        "multiprocessing": False,
-        "botocore": True,
-        "asyncio": False,  # powertools' batch module imports it for the async processor, unused here
-    }
-
-
-def test_asyncio_deferred_by_the_consumer_still_works_when_used():
-    assert cold_start("StreamMetricsFunction", "async")["asyncio runs"] is True
+    assert loaded == {"boto3": False, "s3transfer": False, "multiprocessing": False, "botocore": True}
 
 
 def test_connect_imports_boto3s_serializer_with_its_first_write():
