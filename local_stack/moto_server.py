@@ -58,7 +58,7 @@ from werkzeug.serving import run_simple
 class LiveInstances:
     """A model's ``instances_tracked`` (moto lists every instance ever made, for ``/moto-api``),
     holding them weakly: an instance moto no longer uses is freed, and leaves the list. One weak
-    reference an instance, sharing one callback (a closure each cost ~250 bytes per live item)."""
+    reference per instance, all sharing one callback (a closure per reference cost ~250 bytes)."""
 
     def __init__(self, instances: list[Any]) -> None:
         self._live: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
