@@ -70,7 +70,8 @@ class TtlEmulator(Periodic):
         now = time.time() if now is None else now
         deleted = 0
         while self._due and self._due[0][0] < now:
-            _, key = heapq.heappop(self._due)
+            entry = heapq.heappop(self._due)
+            key = entry[1]
             self._on_expired(key)  # before the delete: the poller may read its record at once
             try:
                 self._dynamodb.delete_item(
@@ -82,5 +83,10 @@ class TtlEmulator(Periodic):
                 )
             except self._dynamodb.exceptions.ConditionalCheckFailedException:
                 continue  # gone already, or its TTL moved on (a MODIFY record tells us when)
+            except Exception:
+                # the request failed (the emulation busy, a connection reset): the item is still due,
+                # and is deleted by a later sweep, as DynamoDB deletes expired items eventually
+                heapq.heappush(self._due, entry)
+                raise
             deleted += 1
         return deleted
