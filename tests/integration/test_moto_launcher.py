@@ -21,6 +21,7 @@ from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
 from local_stack import moto_server
 from local_stack.streams import StreamReader
+from tests.tables import key_table
 
 
 @pytest.fixture
@@ -43,13 +44,7 @@ def journaled():
     try:
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(
-                TableName="t",
-                KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-            )
+            key_table(client, stream=True)
             yield client
     finally:
         (

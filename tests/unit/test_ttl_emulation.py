@@ -9,6 +9,7 @@ from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from local_stack.ttl import TtlEmulator
+from tests.tables import key_table
 
 NOW = 1_800_000_000.0
 
@@ -39,12 +40,7 @@ class FlakyDeletes:
 def table():
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        key_table(client)
         for key, ttl in (("old", NOW - 10), ("older", NOW - 20), ("later", NOW + 60)):
             client.put_item(TableName="t", Item={"k": {"S": key}, "ttl": {"N": str(int(ttl))}})
         yield client
