@@ -62,38 +62,33 @@ def _kilobytes(process: int, file: str, name: str) -> int | None:
     return next((int(line.split()[1]) for line in text.splitlines() if line.startswith(f"{name}:")), 0)
 
 
-def resident_mb(pid: int) -> dict[str, float]:
-    """Resident memory (MB) of the stack's process tree, by process (``pid name``)."""
-    sizes = {}
+def memory_mb(pid: int) -> dict[str, Any]:
+    """Memory (MB) of the stack's process tree, from one walk of it: resident by process (``pid
+    name``) and summed; proportional set size (each shared page — the interpreter, shared
+    libraries — counted once across the processes that share it); and the resident memory of the
+    AWS emulation alone (the moto server, which holds the tables, streams and metrics: where a leak
+    showed first)."""
+    resident: dict[str, float] = {}
+    proportional_kb = emulation_kb = 0
     for process in _descendants(pid):
         rss_kb = _kilobytes(process, "status", "VmRSS")
         try:
             name = Path(f"/proc/{process}/comm").read_text().strip()
+            command = Path(f"/proc/{process}/cmdline").read_bytes()
         except OSError:
             continue
-        if rss_kb is not None:
-            sizes[f"{process} {name}"] = round(rss_kb / 1024, 1)
-    return sizes
-
-
-def emulation_mb(pid: int) -> float:
-    """Resident memory (MB) of the stack's AWS emulation (the moto server process, which holds the
-    tables, streams and metrics): where a leak showed first."""
-    for process in _descendants(pid):
-        try:
-            if b"local_stack.moto_server" not in Path(f"/proc/{process}/cmdline").read_bytes():
-                continue
-        except OSError:
+        if rss_kb is None:  # gone meanwhile
             continue
-        return round((_kilobytes(process, "status", "VmRSS") or 0) / 1024, 1)
-    return 0.0
-
-
-def proportional_mb(pid: int) -> float:
-    """Proportional set size (MB) of the stack's process tree: resident memory with each shared page
-    (the interpreter, shared libraries) counted once across the processes that share it."""
-    total_kb = sum(_kilobytes(process, "smaps_rollup", "Pss") or 0 for process in _descendants(pid))
-    return round(total_kb / 1024, 1)
+        resident[f"{process} {name}"] = round(rss_kb / 1024, 1)
+        proportional_kb += _kilobytes(process, "smaps_rollup", "Pss") or 0
+        if b"local_stack.moto_server" in command:
+            emulation_kb = rss_kb
+    return {
+        "residentMB": round(sum(resident.values()), 1),
+        "proportionalMB": round(proportional_kb / 1024, 1),
+        "emulationMB": round(emulation_kb / 1024, 1),
+        "residentByProcess": resident,
+    }
 
 
 def _status_lines(stack: StackProcess) -> list[dict[str, Any]]:
@@ -137,16 +132,8 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
             if _batches(line) > _batches(latest):
                 ages.append(float(line["streamIteratorAgeSeconds"]))
             latest = line
-        memory = resident_mb(stack.process.pid)
         reports.append(
-            {
-                **report,
-                "iteratorAgeMaxSeconds": max(ages, default=None),
-                "residentMB": round(sum(memory.values()), 1),
-                "proportionalMB": proportional_mb(stack.process.pid),
-                "emulationMB": emulation_mb(stack.process.pid),
-                "residentByProcess": memory,
-            }
+            {**report, "iteratorAgeMaxSeconds": max(ages, default=None), **memory_mb(stack.process.pid)}
         )
 
     result = asyncio.run(steady(plan, on_report))
@@ -167,8 +154,9 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
         latest.get("totals", {}).get("ConnectionsOpened", 0.0) - stack_before
     )
     summary["streamDelivery"] = latest.get("streamDelivery")
-    summary["residentMBAtEnd"] = round(sum(resident_mb(stack.process.pid).values()), 1)
-    summary["proportionalMBAtEnd"] = proportional_mb(stack.process.pid)
+    memory = memory_mb(stack.process.pid)
+    summary["residentMBAtEnd"] = memory["residentMB"]
+    summary["proportionalMBAtEnd"] = memory["proportionalMB"]
     return reports, summary
 
 
