@@ -14,6 +14,8 @@
 - moto's models are tracked weakly: moto keeps every instance of every model it ever made (every
   item written, every stream record, every shard iterator, for its ``/moto-api`` page), which
   was the memory a long run grew by (~17 MB a minute at 25 connections a second);
+- GetRecords answers with the records' JSON as stored, not through moto's generic serializer
+  (~1.8 ms a record: a third of moto's time when a stream is read under load);
 - requests are not logged (werkzeug writes a line per request);
 - faults can be injected per function, service and operation (``FaultInjector``,
   ``local_stack.faults``);
@@ -25,6 +27,7 @@ Run as ``python -m local_stack.moto_server HOST PORT``.
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -46,11 +49,13 @@ from urllib.parse import parse_qs
 from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum
 from moto.core.common_models import BaseModel
 from moto.core.exceptions import JsonRESTError
+from moto.core.serialize import TimestampSerializer
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -233,6 +238,30 @@ def _expire_iterators() -> None:
 
     DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator_expiring  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_records = get_records_expiring  # type: ignore[method-assign]
+
+
+def _record_value(value: object) -> object:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime):
+        return TimestampSerializer._timestamp_unixtimestamp(value)  # moto's very conversion
+    raise TypeError(f"a stream record holds a {type(value).__name__}")
+
+
+def _answer_records_as_stored() -> None:
+    """GetRecords answers with the records as moto stores them (DynamoDB JSON already), written as
+    moto's serializer writes what is not JSON: binary values in base64, the creation time in epoch
+    seconds with its milliseconds. moto's generic serializer walked every attribute of every record
+    against the API model: ~1.8 ms a record, a third of moto's time when a stream is read under
+    load. Same body (a test compares the two)."""
+
+    def get_records(self: DynamoDBStreamsHandler) -> tuple[int, dict[str, str], str]:
+        limit = self._get_param("Limit")
+        page = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+        body = json.dumps(page, default=_record_value)
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[assignment,method-assign]
 
 
 # CloudWatch stores a metric at its storage resolution: one-second periods for high-resolution
@@ -432,6 +461,7 @@ def main(host: str, port: int) -> None:
     _track_models_weakly()
     _serialize_stream_appends()
     _expire_iterators()
+    _answer_records_as_stored()
     _journal_transactions()
     _merge_statistic_sets()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from moto.core.common_models import BaseModel
 from moto.dynamodb.models import DynamoDBBackend, Table
 from moto.dynamodb.models.table import StreamShard
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 from local_stack import moto_server
 from local_stack.streams import StreamReader
@@ -33,6 +35,7 @@ def journaled():
         StreamShard.get,
         DynamoDBStreamsBackend.get_shard_iterator,
         DynamoDBStreamsBackend.get_records,
+        DynamoDBStreamsHandler.get_records,
         CloudWatchBackend.put_metric_data,
         BaseModel.__dict__["__new__"],
     )
@@ -40,6 +43,7 @@ def journaled():
     moto_server._serialize_stream_appends()
     moto_server._journal_transactions()
     moto_server._expire_iterators()
+    moto_server._answer_records_as_stored()
     moto_server._merge_statistic_sets()
     try:
         with mock_aws():
@@ -53,9 +57,13 @@ def journaled():
             StreamShard.get,
             DynamoDBStreamsBackend.get_shard_iterator,
             DynamoDBStreamsBackend.get_records,
+            DynamoDBStreamsHandler.get_records,
             CloudWatchBackend.put_metric_data,
             BaseModel.__new__,
         ) = saved
+
+
+ORIGINAL_GET_RECORDS = DynamoDBStreamsHandler.get_records
 
 
 def _shards():
@@ -200,6 +208,45 @@ def test_a_read_and_a_trim_at_the_same_time_lose_no_record(journaled, clock):
     concurrent[0].join()
     assert [r["dynamodb"]["Keys"]["k"]["S"] for r in rest["Records"]] == ["b", "c"]
     assert stream_records(client) == ["d"]  # the put went ahead after the read: the trim happened
+
+
+def test_get_records_answers_the_body_motos_serializer_wrote(journaled, monkeypatch):
+    """Every attribute type, nested, in the three kinds of record: the emulator's GetRecords body
+    (the records as stored) is moto's serialized body, field for field; boto3 reads back the item
+    as written."""
+    client = journaled
+    item = {
+        "k": {"S": "ünï"},
+        "n": {"N": "1.5"},
+        "b": {"B": b"\x00\x01bin"},
+        "bs": {"BS": [b"x", b"y"]},
+        "ss": {"SS": ["p", "q"]},
+        "ns": {"NS": ["1", "2"]},
+        "l": {"L": [{"S": "x"}, {"NULL": True}, {"BOOL": False}]},
+        "m": {"M": {"in": {"N": "3"}, "deep": {"M": {"z": {"B": b"zz"}}}}},
+    }
+    client.put_item(TableName="t", Item=item)
+    client.put_item(TableName="t", Item={**item, "n": {"N": "2"}})
+    client.delete_item(TableName="t", Key={"k": item["k"]})
+    streams, arn, shard = stream(client)
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    bodies: list[dict] = []
+    streams.meta.events.register(
+        "after-call.dynamodbstreams.GetRecords",
+        lambda http_response, **_: bodies.append(json.loads(http_response.content)),
+    )
+
+    page = streams.get_records(ShardIterator=iterator["ShardIterator"])
+    monkeypatch.setattr(DynamoDBStreamsHandler, "get_records", ORIGINAL_GET_RECORDS)
+    streams.get_records(
+        ShardIterator=iterator["ShardIterator"]
+    )  # the same records, through moto's serializer
+
+    ours, motos = bodies
+    assert [r["eventName"] for r in ours["Records"]] == ["INSERT", "MODIFY", "REMOVE"]
+    assert {**ours, "NextShardIterator": None} == {**motos, "NextShardIterator": None}
+    assert page["Records"][0]["dynamodb"]["NewImage"] == item
+    assert isinstance(page["Records"][0]["dynamodb"]["ApproximateCreationDateTime"], datetime)
 
 
 def test_a_shard_iterator_expires_after_15_minutes(journaled, clock):
