@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from sam_template.model import Template
 
 SHARD_REFRESH_SECONDS = 5.0
+# "Lambda polls shards in your DynamoDB stream for records at a base rate of 4 times per second"
+# (Using AWS Lambda with Amazon DynamoDB: Polling and batching streams). A poll reads each shard once
+# (``StreamReader.read``: more pages only while they come back full).
+POLL_INTERVAL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class StreamPoller(Periodic):
         sqs: Any = None,  # noqa: ANN401
         dead_letter_url: str | None = None,
         ttl_deleted: set[str] | None = None,
-        poll_interval: float = 0.2,
+        poll_interval: float = POLL_INTERVAL_SECONDS,
     ) -> None:
         self._functions = functions
         self._function = function

@@ -21,7 +21,7 @@ from local_stack.dashboard.widgets import widgets
 from local_stack.faults import access_key
 from local_stack.gateway import Gateway
 from local_stack.lambdas import IdleShutdown, LocalFunctions, MetricShipper
-from local_stack.poller import StreamPoller, StreamSource, stream_sources
+from local_stack.poller import POLL_INTERVAL_SECONDS, StreamPoller, StreamSource, stream_sources
 from local_stack.scheduler import Schedule, schedule_rules, schedules
 from local_stack.service_metrics import QueueDepths
 from local_stack.tls import make_certificate, server_context
@@ -137,7 +137,7 @@ class Options:
     ttl_seconds: float | None = None
     ttl_period: float = 1.0
     batch_window: float | None = None
-    poll_interval: float = 0.2
+    poll_interval: float = POLL_INTERVAL_SECONDS
     idle_timeout: float = 600.0
     max_duration: float = 7200.0
     interval: float = 1.0

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams.client import DynamoDBStreamsClient
 
 
+# GetRecords returns at most 1,000 records (DynamoDB Streams API reference: GetRecords, Limit).
+PAGE_LIMIT = 1000
+
+
 def lambda_record(record: dict[str, Any], event_source_arn: str) -> dict[str, Any]:
     """A record from the Streams API (as boto3 parses it) in the shape Lambda delivers it."""
     delivered = {**record, "dynamodb": dict(record["dynamodb"]), "eventSourceARN": event_source_arn}
@@ -67,11 +71,13 @@ class StreamReader:
         return list(self._iterators)
 
     def read(self, shard_id: str) -> Iterator[dict[str, Any]]:
-        """The records of ``shard_id`` that arrived since the last read (boto3's parsed shape)."""
+        """The records of ``shard_id`` that arrived since the last read (boto3's parsed shape): one
+        GetRecords, more only while pages come back full (a backlog). A poll is one read: reading
+        until an empty page under a steady load never ended (a record arrived during every call)."""
         errors = self._client.exceptions
         while iterator := self._iterators.get(shard_id):
             try:
-                page = self._client.get_records(ShardIterator=iterator, Limit=1000)
+                page = self._client.get_records(ShardIterator=iterator, Limit=PAGE_LIMIT)
             except errors.ExpiredIteratorException:
                 last = self._last.get(shard_id)
                 self._iterators[shard_id] = (
@@ -86,10 +92,11 @@ class StreamReader:
                 self._iterators[shard_id] = self._iterator(shard_id, "TRIM_HORIZON")
                 continue
             self._iterators[shard_id] = page.get("NextShardIterator")
-            if not page["Records"]:
+            if page["Records"]:
+                self._last[shard_id] = page["Records"][-1]["dynamodb"]["SequenceNumber"]
+                yield from page["Records"]
+            if len(page["Records"]) < PAGE_LIMIT:
                 return
-            self._last[shard_id] = page["Records"][-1]["dynamodb"]["SequenceNumber"]
-            yield from page["Records"]
 
 
 def without_split_inserts(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 from local_stack import moto_server
+from local_stack import streams as streams_module
 from local_stack.streams import StreamReader
 from tests.tables import key_table
 
@@ -356,3 +357,23 @@ def test_the_reader_renews_an_expired_iterator_after_the_last_record_read(journa
     clock.now += 901  # the reader's iterator expires while the stream is quiet
     client.put_item(TableName="t", Item={"k": {"S": "b"}, "v": {"S": "1"}})
     assert [r["dynamodb"]["Keys"]["k"]["S"] for r in reader.read(shard)] == ["b"]
+
+
+def test_a_read_is_one_get_records_and_more_only_while_pages_come_back_full(journaled, monkeypatch):
+    """Lambda polls a shard 4 times a second: a poll is one GetRecords, unless a page is full (a
+    backlog). Reading until an empty page never ended under a steady load."""
+    monkeypatch.setattr(streams_module, "PAGE_LIMIT", 2)
+    client = journaled
+    streams, arn, _ = stream(client)
+    calls: list[int] = []
+    streams.meta.events.register("before-call.dynamodbstreams.GetRecords", lambda **_: calls.append(1))
+    reader = StreamReader(streams, arn, "TRIM_HORIZON")
+    (shard,) = reader.shards()
+    for key in "abcde":
+        client.put_item(TableName="t", Item={"k": {"S": key}, "v": {"S": "1"}})
+
+    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in reader.read(shard)] == list("abcde")
+    assert len(calls) == 3  # pages of 2, 2 and 1
+    client.put_item(TableName="t", Item={"k": {"S": "f"}, "v": {"S": "1"}})
+    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in reader.read(shard)] == ["f"]
+    assert len(calls) == 4  # one short page: the poll is done, no empty page asked for
