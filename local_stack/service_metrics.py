@@ -36,27 +36,38 @@ class ServiceMetrics:
         self.api: tuple[str, str, bool] | None = None  # ApiId, Stage, DetailedMetricsEnabled
 
     def publish(self, namespace: str, name: str, dimensions: dict[str, str], value: float) -> None:
+        self.publish_many(namespace, [(name, dimensions, value)])
+
+    def publish_many(self, namespace: str, values: list[tuple[str, dict[str, str], float]]) -> None:
+        """Values that happened together (an invocation's metrics): one put, one timestamp."""
+        now = datetime.now(tz=UTC)
         self._put(
             namespace,
             [
                 {
                     "MetricName": name,
                     "Dimensions": [{"Name": key, "Value": item} for key, item in dimensions.items()],
-                    "Timestamp": datetime.now(tz=UTC),
+                    "Timestamp": now,
                     "Values": [float(value)],
                     "Unit": AWS_METRICS[(namespace, name)].unit,
                     "StorageResolution": 60,
                 }
+                for name, dimensions, value in values
             ],
         )
 
     # ----- AWS/Lambda ----------------------------------------------------------------------------
     def invocation(self, function: str, milliseconds: float, *, failed: bool, concurrent: int) -> None:
         name = {"FunctionName": function}
-        self.publish("AWS/Lambda", "Invocations", name, 1)
-        self.publish("AWS/Lambda", "Errors", name, 1 if failed else 0)
-        self.publish("AWS/Lambda", "Duration", name, milliseconds)
-        self.publish("AWS/Lambda", "ConcurrentExecutions", name, concurrent)
+        self.publish_many(
+            "AWS/Lambda",
+            [
+                ("Invocations", name, 1),
+                ("Errors", name, 1 if failed else 0),
+                ("Duration", name, milliseconds),
+                ("ConcurrentExecutions", name, concurrent),
+            ],
+        )
 
     def throttle(self, function: str) -> None:
         """A throttled invocation: counted in ``Throttles``, not in ``Invocations``."""
@@ -70,9 +81,10 @@ class ServiceMetrics:
         if self.api is None:
             return
         api_id, stage, detailed = self.api
-        self.publish("AWS/ApiGateway", name, {"ApiId": api_id, "Stage": stage}, value)
+        values = [(name, {"ApiId": api_id, "Stage": stage}, value)]
         if detailed and route:
-            self.publish("AWS/ApiGateway", name, {"ApiId": api_id, "Stage": stage, "Route": route}, value)
+            values.append((name, {"ApiId": api_id, "Stage": stage, "Route": route}, value))
+        self.publish_many("AWS/ApiGateway", values)
 
     # ----- AWS/SQS -------------------------------------------------------------------------------
     def queue_depth(self, queue_name: str, visible: int) -> None:
