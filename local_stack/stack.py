@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -438,6 +439,10 @@ async def serve(options: Options) -> int:
     out = sys.__stdout__ or sys.stdout
     try:
         await stack.start()
+        # what start-up made (modules, the template, SAM's translation, clients) lives as long as the
+        # stack: out of the cyclic collector's full passes (two took 0.2 s of CPU while 1,000
+        # clients connected, walking ~185,000 objects each)
+        gc.freeze()
         described = stack.describe()
         if options.headless:
             out.write(json.dumps({"event": "ready", **described}) + "\n")
