@@ -66,9 +66,16 @@ def dynamodb(aws: None) -> Any:
 
 
 @pytest.fixture
-def table(dynamodb: Any, template: Template) -> str:
-    """The connections table, created from template.yaml's own definition."""
-    create_table(dynamodb, template, "ConnectionsTable", TABLE_NAME)
+def table_parameters() -> dict[str, str]:
+    """Template parameters the tables are built for (the defaults otherwise); a module that needs
+    another deployment's tables overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def table(dynamodb: Any, template: Template, table_parameters: dict[str, str]) -> str:
+    """The connections table, created from template.yaml's own definition (for ``table_parameters``)."""
+    create_table(dynamodb, template, "ConnectionsTable", TABLE_NAME, table_parameters)
     return TABLE_NAME
 
 
