@@ -141,6 +141,16 @@ def _capture_fd(capfd: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """The functions log at DEBUG, as with ``POWERTOOLS_LOG_LEVEL=DEBUG`` (the default is INFO)."""
+    from connection_tracker.observability import logger
+
+    logger.setLevel("DEBUG")
+    yield
+    logger.setLevel("INFO")
+
+
+@pytest.fixture
 def output(capfd: pytest.CaptureFixture[str]) -> Callable[[], Output]:
     def read() -> Output:
         return Output(capfd.readouterr().out)
