@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install install-sam browser test test-py311 lint typecheck bench dev build dashboard clean
+.PHONY: install install-sam install-checkov scan browser test test-py311 lint typecheck bench dev build dashboard clean
 
 # The layer (shared/) is importable in the venv as it is on Lambda (/opt/python), and the project's
 # own packages from anywhere: a .pth file, so no module changes sys.path when it is imported.
@@ -26,6 +26,20 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 install-sam: $(SAM_VENV)/.installed
 
+# checkov in its own virtualenv too (its pins fight requirements-dev.txt's boto3)
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+install-checkov: $(CHECKOV_VENV)/.installed
+
+# The infrastructure security scan: fails on any finding; what does not apply is skipped in the
+# resource's Metadata with its reason (docs/operations.md, Security). Offline: no download.
+scan: install-checkov
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -42,7 +56,7 @@ browser:
 	( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null ) \
 		|| { echo "apt-get could not install chromium and chromium-driver (is Debian's registry reachable?)"; exit 1; }
 
-test: lint typecheck install-sam browser test-py311
+test: lint typecheck scan install-sam browser test-py311
 	SAM_CLI=$(abspath $(SAM)) $(BIN)/python -m pytest
 
 # The code also runs on Python 3.11: the unit and integration tests, on 3.11.
@@ -74,4 +88,4 @@ dashboard: install
 	$(BIN)/python -m ops.dashboard --write
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(PY311_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(PY311_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

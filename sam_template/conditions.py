@@ -2,7 +2,10 @@
 
 CloudFormation creates a resource with a ``Condition`` only when the condition holds ("Conditions
 syntax", ``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``, ``Condition``, ``Ref`` of a
-parameter): :func:`deployed` is the template as a deployment with these parameters would have it.
+parameter), and gives a property that is ``Fn::If`` the value of the branch its condition picks;
+a branch that is ``Ref AWS::NoValue`` removes the property, or the list item ("Fn::If",
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-conditions.html#intrinsic-function-reference-conditions-if).
+:func:`deployed` is the template as a deployment with these parameters would have it.
 """
 
 from __future__ import annotations
@@ -49,10 +52,36 @@ def evaluate(template: Template, name: str, parameters: dict[str, str]) -> bool:
     return holds(definitions[name])
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+_REMOVED = object()  # what a property or list item set to AWS::NoValue becomes: nothing
+
+
+def chosen(template: Template, value: Any, parameters: dict[str, str]) -> Any:  # noqa: ANN401
+    """``value`` with every ``Fn::If`` replaced by the branch its condition picks, and every
+    property or list item that is ``Ref AWS::NoValue`` removed (a value that is itself
+    ``AWS::NoValue`` is returned as it is: its container decides)."""
+
+    def pick(item: Any) -> Any:  # noqa: ANN401
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            name, if_true, if_false = item["Fn::If"]
+            return pick(if_true if evaluate(template, str(name), parameters) else if_false)
+        if item == NO_VALUE:
+            return _REMOVED
+        if isinstance(item, list):
+            return [picked for element in item if (picked := pick(element)) is not _REMOVED]
+        if isinstance(item, dict):
+            return {key: picked for key, element in item.items() if (picked := pick(element)) is not _REMOVED}
+        return item
+
+    picked = pick(value)
+    return NO_VALUE if picked is _REMOVED else picked
+
+
 def deployed(template: Template, parameters: dict[str, str]) -> Template:
-    """The template without the resources whose ``Condition`` does not hold."""
+    """The template without the resources whose ``Condition`` does not hold, and with every
+    resource's ``Fn::If`` chosen for these parameters."""
     resources = {
-        logical_id: resource
+        logical_id: chosen(template, resource, parameters)
         for logical_id, resource in template.resources.items()
         if "Condition" not in resource or evaluate(template, str(resource["Condition"]), parameters)
     }

@@ -66,9 +66,16 @@ def dynamodb(aws: None) -> Any:
 
 
 @pytest.fixture
-def table(dynamodb: Any, template: Template) -> str:
-    """The connections table, created from template.yaml's own definition."""
-    create_table(dynamodb, template, "ConnectionsTable", TABLE_NAME)
+def table_parameters() -> dict[str, str]:
+    """Template parameters the tables are built for (the defaults otherwise); a module that needs
+    another deployment's tables overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def table(dynamodb: Any, template: Template, table_parameters: dict[str, str]) -> str:
+    """The connections table, created from template.yaml's own definition (for ``table_parameters``)."""
+    create_table(dynamodb, template, "ConnectionsTable", TABLE_NAME, table_parameters)
     return TABLE_NAME
 
 
@@ -131,6 +138,16 @@ class Output:
 @pytest.fixture(autouse=True)
 def _capture_fd(capfd: pytest.CaptureFixture[str]) -> None:
     """Every test captures at the file-descriptor level, so ``output`` sees what Lambda would."""
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """The functions log at DEBUG, as with ``POWERTOOLS_LOG_LEVEL=DEBUG`` (the default is INFO)."""
+    from connection_tracker.observability import logger
+
+    logger.setLevel("DEBUG")
+    yield
+    logger.setLevel("INFO")
 
 
 @pytest.fixture

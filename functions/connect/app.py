@@ -57,7 +57,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         emit(MetricName.CONNECT_FAILED)
         return response(500, "internal error")
 
-    logger.info("connection stored", extra={"item": item.attributes()})
+    # DEBUG: the stream consumer's "connection opened" line is the connection log (no line twice)
+    logger.debug("connection stored", extra={"item": item.attributes()})
     emit(MetricName.CONNECT_ACCEPTED)
     if settings.verify_write:
         _verify(store, request.connection_id)

@@ -1,4 +1,4 @@
-"""``$disconnect``: remove the connection's item (idempotent) and log why it closed.
+"""``$disconnect``: remove the connection's item (idempotent); why it closed is logged at DEBUG.
 
 API Gateway sends ``$disconnect`` on a best-effort basis and ignores the answer; items it never
 removes expire by TTL.
@@ -47,9 +47,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         logger.error("disconnect failed", extra={"operation": exc.operation, "errorCode": exc.code})
         return response(500, "internal error")
 
+    # DEBUG: the stream consumer's "connection closed" line is the connection log (no line twice)
     if removed is None:
-        logger.info("connection already gone")
+        logger.debug("connection already gone")
     else:
-        logger.info("connection removed", extra={"clientId": removed.get("clientId")})
+        logger.debug("connection removed", extra={"clientId": removed.get("clientId")})
         emit(MetricName.DISCONNECT_HANDLED)
     return response(200, "disconnected")

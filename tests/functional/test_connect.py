@@ -57,10 +57,16 @@ def test_accepted_connection_is_stored_with_its_metadata(connect, dynamodb, tabl
     }
     printed = output()
     assert printed.metric_values() == {MetricName.CONNECT_ACCEPTED: [1.0]}
-    line = printed.log("connection stored")
+    # the connection log is the stream consumer's "connection opened": nothing logged here twice
+    assert printed.logs == []
+
+
+def test_the_stored_item_is_logged_at_debug(connect, table, debug_logs, output):
+    assert connect()["statusCode"] == 200
+    line = output().log("connection stored")
     assert line["item"]["connectionId"] == "Lx1hHc7GoAMCIqA="
     assert line["correlation_id"] == "Lx1hHFmXoAMFmBw="
-    assert line["level"] == "INFO"
+    assert line["level"] == "DEBUG"
 
 
 def test_created_at_is_milliseconds_and_ttl_is_seconds(connect, dynamodb, table):

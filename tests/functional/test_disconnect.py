@@ -7,7 +7,9 @@ import pytest
 from connection_tracker.catalogue import MetricName
 
 
-def test_disconnect_removes_the_item_and_logs_why(invoke, event, dynamodb, table, output):
+def test_disconnect_removes_the_item_and_logs_nothing_the_connection_log_has(
+    invoke, event, dynamodb, table, output
+):
     invoke("ConnectFunction", event("connect"))
     output()
 
@@ -17,20 +19,29 @@ def test_disconnect_removes_the_item_and_logs_why(invoke, event, dynamodb, table
     assert dynamodb.scan(TableName=table)["Items"] == []
     printed = output()
     assert printed.metric_values() == {MetricName.DISCONNECT_HANDLED: [1.0]}
-    line = printed.log("connection removed")
+    assert printed.logs == []  # the stream consumer's "connection closed" is the connection log
+
+
+def test_disconnect_logs_why_at_debug(invoke, event, table, debug_logs, output):
+    invoke("ConnectFunction", event("connect"))
+    output()
+
+    invoke("DisconnectFunction", event("disconnect"))
+
+    line = output().log("connection removed")
     assert line["disconnectStatusCode"] == 1001
     assert line["disconnectReason"] == "Going away"
     assert line["clientId"] == "dashboard-7.eu:ops@team_a"
     assert line["correlation_id"] == "Lx1mJGUKoAMFnGA="
 
 
-def test_disconnect_of_an_unknown_connection_is_not_an_error(invoke, event, table, output):
+def test_disconnect_of_an_unknown_connection_is_not_an_error(invoke, event, table, debug_logs, output):
     response = invoke("DisconnectFunction", event("disconnect"))
 
     assert response["statusCode"] == 200
     printed = output()
     assert printed.metric_values() == {}
-    printed.log("connection already gone")
+    assert printed.log("connection already gone")["level"] == "DEBUG"
 
 
 def test_disconnect_leaves_other_connections_alone(invoke, event, dynamodb, table):

@@ -80,6 +80,13 @@ def test_sweeper_stops_in_time_and_continues_next_run(
 
 
 @pytest.fixture
+def table_parameters():
+    """This module's tables are those of a deployment with MaxConnectionsPerClient=2, which the
+    connects below run as: the connections table has its ByClient index (the sweeper reads none)."""
+    return {"MaxConnectionsPerClient": "2"}
+
+
+@pytest.fixture
 def connect_as(invoke, event, table, connections_api, clock, monkeypatch):
     monkeypatch.setenv("MAX_CONNECTIONS_PER_CLIENT", "2")
 
@@ -138,3 +145,24 @@ def test_a_gone_duplicate_is_still_removed(connect_as, dynamodb, table, connecti
     connections_api.live.discard("a1=")  # its socket died and its $disconnect was lost
     connect_as("a3=", "alice")
     assert ids(dynamodb, table) == {"a2=", "a3="}
+
+
+def indexes(dynamodb, table) -> list[str]:
+    described = dynamodb.describe_table(TableName=table)["Table"]
+    return [index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])]
+
+
+def test_de_duplication_reads_the_index_its_deployment_has(connect_as, dynamodb, table, dynamodb_requests):
+    assert indexes(dynamodb, table) == ["ByClient"]
+    connect_as("a1=", "alice")
+    assert dynamodb_requests.sent == ["PutItem", "Query"]
+
+
+@pytest.mark.parametrize("table_parameters", [{}, {"MaxConnectionsPerClient": "0"}], ids=["default", "0"])
+def test_without_a_limit_there_is_no_index_and_a_connect_is_one_put(
+    invoke, event, dynamodb, table, dynamodb_requests, table_parameters
+):
+    assert indexes(dynamodb, table) == []  # nothing reads it: nothing pays for its writes
+    assert invoke("ConnectFunction", event("connect"))["statusCode"] == 200  # a named client
+    assert dynamodb_requests.sent == ["PutItem"]
+    assert ids(dynamodb, table) == {"Lx1hHc7GoAMCIqA="}

@@ -12,6 +12,7 @@ from botocore import xform_name
 
 from connection_tracker.catalogue import CATALOGUE, NAMESPACE
 from ops import dashboard
+from sam_template.conditions import deployed
 from sam_template.model import TEMPLATE_PATH, load_template
 
 ROOT = TEMPLATE_PATH.parent
@@ -24,6 +25,14 @@ IAM_ACTIONS = {
     "apigatewaymanagementapi:PostToConnection": {"execute-api:ManageConnections"},
 }
 BOTOCORE_SERVICE = {"execute-api": "apigatewaymanagementapi"}
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# the IAM of a deployment with the defaults, and of one with every option that grants more
+DEPLOYMENTS = {
+    "defaults": {},
+    "every option on": {"MaxConnectionsPerClient": "2", "TableKmsKeyArn": KEY, "LogsKmsKeyArn": KEY},
+}
+# what DynamoDB needs of a table's customer managed key for the caller's reads and writes
+TABLE_KEY_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
 
 
 @pytest.fixture(scope="module")
@@ -146,11 +155,17 @@ def test_every_function_has_a_log_group_with_retention(template):
 
 
 # ----- least privilege ---------------------------------------------------------------------------
-def statements(template, function: str) -> list[dict]:
+def statements(template, function: str, parameters: dict[str, str] | None = None) -> list[dict]:
+    """The function's IAM statements in a deployment with these parameters (defaults otherwise):
+    its inline statements and those of the template's managed policies it is given."""
+    chosen = deployed(template, {**template.parameter_defaults(), **(parameters or {})})
+    managed = chosen.of_type("AWS::IAM::ManagedPolicy")
     found = []
-    for policy in template.properties(function).get("Policies", []):
-        assert isinstance(policy, dict), f"{function}: only inline statements"
-        assert "Statement" in policy, f"{function}: only inline statements"
+    for given in chosen.properties(function).get("Policies", []):
+        ours = isinstance(given, dict) and set(given) == {"Ref"} and given["Ref"] in managed
+        policy = managed[given["Ref"]]["Properties"]["PolicyDocument"] if ours else given
+        assert isinstance(policy, dict), f"{function}: only inline statements or the template's own policies"
+        assert "Statement" in policy, f"{function}: only inline statements or the template's own policies"
         found.extend(policy["Statement"])
     return found
 
@@ -159,9 +174,10 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def test_no_wildcard_actions_or_resources(template):
+@pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS)
+def test_no_wildcard_actions_or_resources(template, parameters):
     for function in template.of_type("AWS::Serverless::Function"):
-        for statement in statements(template, function):
+        for statement in statements(template, function, parameters):
             for action in as_list(statement["Action"]):
                 assert "*" not in action, f"{function}: {action}"
             for resource in as_list(statement["Resource"]):
@@ -208,11 +224,15 @@ def called_actions(template, function: str, services: set[str]) -> set[str]:
     return actions
 
 
+@pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS)
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_each_function_may_do_only_what_its_code_does(template, function):
-    granted = {action for s in statements(template, function) for action in as_list(s["Action"])}
+def test_each_function_may_do_only_what_its_code_does(template, function, parameters):
+    granted = {action for s in statements(template, function, parameters) for action in as_list(s["Action"])}
     services = {action.split(":")[0] for action in granted}
-    allowed = called_actions(template, function, services - {"sqs"}) if services else set()
+    allowed = called_actions(template, function, services - {"sqs", "kms"}) if services else set()
+    # DynamoDB uses a table's customer managed key with the caller's permissions: no code calls KMS
+    if parameters.get("TableKmsKeyArn") and any(action.startswith("dynamodb:") for action in granted):
+        allowed |= TABLE_KEY_ACTIONS
     # The Lambda service sends a failed batch's description to the on-failure destination with the
     # function's role: that is the one action no code of ours calls.
     for event in template.properties(function).get("Events", {}).values():
@@ -222,9 +242,10 @@ def test_each_function_may_do_only_what_its_code_does(template, function):
     assert granted <= allowed, f"{function} is granted {sorted(granted - allowed)} that its code never calls"
 
 
+@pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS)
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_each_statement_is_scoped_to_this_stacks_resources(template, function):
-    for statement in statements(template, function):
+def test_each_statement_is_scoped_to_this_stacks_resources(template, function, parameters):
+    for statement in statements(template, function, parameters):
         for resource in as_list(statement["Resource"]):
             assert isinstance(resource, dict), f"{function}: {resource} is not one of this stack's ARNs"
             assert set(resource) <= {"Fn::GetAtt", "Fn::Sub", "Ref"}

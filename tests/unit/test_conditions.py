@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sam_template.conditions import UnsupportedCondition, deployed, evaluate
+from sam_template.conditions import UnsupportedCondition, chosen, deployed, evaluate
 from sam_template.model import Template, load_template
 
 
@@ -41,3 +41,32 @@ def test_a_function_not_evaluated_is_named():
     template = conditions(Odd={"Fn::Contains": [["a"], "a"]})
     with pytest.raises(UnsupportedCondition, match="Fn::Contains"):
         evaluate(template, "Odd", {})
+
+
+def test_fn_if_takes_the_branch_its_condition_picks_and_no_value_removes_what_it_stands_for():
+    """ "Fn::If": the value of the branch the condition picks; ``Ref AWS::NoValue`` as a branch
+    removes the property, or the list item, as if it were not written."""
+    template = conditions(IsProd={"Fn::Equals": [{"Ref": "Stage"}, "prod"]})
+    properties = {
+        "Name": {"Fn::If": ["IsProd", "big", "small"]},
+        "Key": {"Fn::If": ["IsProd", {"Ref": "Key"}, {"Ref": "AWS::NoValue"}]},
+        "Items": ["always", {"Fn::If": ["IsProd", {"Sid": "only-in-prod"}, {"Ref": "AWS::NoValue"}]}],
+        "Nested": {"Fn::If": ["IsProd", [{"Fn::If": ["IsProd", 1, 2]}], {"Ref": "AWS::NoValue"}]},
+    }
+    assert chosen(template, properties, {"Stage": "prod"}) == {
+        "Name": "big",
+        "Key": {"Ref": "Key"},
+        "Items": ["always", {"Sid": "only-in-prod"}],
+        "Nested": [1],
+    }
+    assert chosen(template, properties, {"Stage": "dev"}) == {"Name": "small", "Items": ["always"]}
+
+
+def test_a_deployment_chooses_every_resources_fn_if():
+    template = load_template()
+    defaults = template.parameter_defaults()
+    table = deployed(template, defaults).properties("ConnectionsTable")
+    assert "GlobalSecondaryIndexes" not in table  # MaxConnectionsPerClient 0: nothing reads it
+    assert table["DeletionProtectionEnabled"] is True
+    limited = deployed(template, {**defaults, "MaxConnectionsPerClient": "2"}).properties("ConnectionsTable")
+    assert [index["IndexName"] for index in limited["GlobalSecondaryIndexes"]] == ["ByClient"]
