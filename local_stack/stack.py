@@ -356,6 +356,7 @@ class LocalStack:
                 self.alarms.states,
                 host=self.options.host,
                 port=self.options.dashboard_port,
+                logs=aws.client("logs", self.moto.endpoint),
             )
             self.dashboard.start()
             return
