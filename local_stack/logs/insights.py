@@ -716,10 +716,15 @@ def parse(query: str) -> Query:
             raise QueryError(f"unexpected {parser.current.text!r} at {parser.current.start}")
         if commands and isinstance(commands[-1], DedupCommand) and not isinstance(command, LimitCommand):
             raise QueryError("only limit may follow dedup")
-        if isinstance(command, FilterCommand | FieldsCommand | SortCommand) and any(
-            isinstance(node, Call) and node.name in AGGREGATES
-            for column in _expressions(command)
-            for node in _walk(column)
+        after_stats = any(isinstance(c, StatsCommand) for c in commands)
+        if (
+            not after_stats
+            and isinstance(command, FilterCommand | FieldsCommand | SortCommand)
+            and any(
+                isinstance(node, Call) and node.name in AGGREGATES
+                for column in _expressions(command)
+                for node in _walk(column)
+            )
         ):
             raise QueryError("aggregation functions belong in stats")
         commands.append(command)
@@ -907,6 +912,8 @@ def evaluate(expression: Expression, row: Row) -> Any:  # noqa: PLR0912, ANN401,
             return _compare(op, left, right)
         return _arithmetic(op, left, right)
     if isinstance(expression, Call):
+        if expression.text in row:  # a column named by the call (stats' "count(*)", "bin(5m)")
+            return row[expression.text]
         if expression.name in AGGREGATES:
             return row.get(f"\0{id(expression)}")  # computed by stats (see _aggregate)
         args = [evaluate(arg, row) for arg in expression.args]
