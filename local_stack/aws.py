@@ -41,9 +41,14 @@ class MotoServer:
     """``moto.server`` in a child process, bound to loopback."""
 
     def __init__(
-        self, port: int | None = None, host: str = "127.0.0.1", stream_retention: float | None = None
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        stream_retention: float | None = None,
+        log_events_max: int | None = None,
     ) -> None:
         self.host = host
+        self.log_events_max = log_events_max  # events the emulated CloudWatch Logs keeps (None: its default)
         self.port = port or free_port(host)
         self.stream_retention = stream_retention  # seconds a stream keeps records (None: 24 h)
         self._process: subprocess.Popen[bytes] | None = None
@@ -65,6 +70,7 @@ class MotoServer:
                     if self.stream_retention
                     else {}
                 ),
+                **({"LOCAL_LOG_EVENTS_MAX": str(self.log_events_max)} if self.log_events_max else {}),
             },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -68,6 +68,13 @@ def parser() -> argparse.ArgumentParser:
         type=_positive,
         help="seconds the emulated streams keep records before trimming them (AWS: 24 h, the default)",
     )
+    up.add_argument(
+        "--log-events-max",
+        type=int,
+        default=None,
+        help="log events the emulated CloudWatch Logs keeps in memory, all groups together; the oldest "
+        "go first (default: 100000)",
+    )
     up.add_argument("--dashboard-port", type=int, default=0, help="the dashboard's web page (default: free)")
     up.add_argument(
         "--alarm-time-scale",
@@ -156,6 +163,7 @@ def _up(chosen: argparse.Namespace) -> int:
         schedule_every=dict(chosen.schedule_every),
         max_per_client=chosen.max_per_client,
         stream_retention=chosen.stream_retention,
+        log_events_max=chosen.log_events_max,
         alarm_time_scale=chosen.alarm_time_scale,
         dashboard_port=chosen.dashboard_port,
         template_path=chosen.template.resolve() if chosen.template else None,

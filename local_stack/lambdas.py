@@ -22,6 +22,7 @@ from local_stack.worker import serve
 from sam_template.handlers import HandlerCode
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from local_stack.cloudwatch.store import MetricStore
@@ -235,6 +236,10 @@ class LocalFunctions:
     (:meth:`shut_down_idle`, run by :class:`IdleShutdown`): a burst's environments do not stay.
     """
 
+    # where every line a function writes also goes: the emulated CloudWatch Logs
+    # (``local_stack.logs.delivery.LogShipper.deliver``: function, environment, output)
+    log_sink: Callable[[str, object | None, str], None] | None = None
+
     def __init__(self, template: Template, shipper: MetricShipper, log: TextIO) -> None:
         self._template = template
         self._shipper = shipper
@@ -336,7 +341,7 @@ class LocalFunctions:
         )
         environment.idle_since = time.monotonic()
         self._idle[logical_id].put(environment)
-        self._route(logical_id, output)
+        self._route(logical_id, output, environment)
         if not succeeded:
             self.errors[logical_id] += 1
             raise FunctionError(f"{logical_id} raised; see the functions' log")
@@ -389,7 +394,9 @@ class LocalFunctions:
         for environment in environments:
             environment.stop()
 
-    def _route(self, logical_id: str, output: str) -> None:
+    def _route(self, logical_id: str, output: str, environment: ExecutionEnvironment | None = None) -> None:
+        if self.log_sink is not None:
+            self.log_sink(logical_id, environment, output)
         stamp = time.strftime("%H:%M:%S")
         logs = []
         for line in output.splitlines():

@@ -19,6 +19,8 @@
 - requests are not logged (werkzeug writes a line per request);
 - faults can be injected per function, service and operation (``FaultInjector``,
   ``local_stack.faults``);
+- log groups keep their retention and a bound, and Logs Insights queries run
+  (``local_stack.logs.service``);
 - the backend of a request is looked up once per SigV4 scope and ``X-Amz-Target`` service, not by
   matching every backend's URL patterns on every request (a third of moto's time under load).
 
@@ -58,6 +60,8 @@ from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
+
+from local_stack.logs.service import LogsApplication, bound_log_groups, max_events
 
 
 class LiveInstances:
@@ -467,7 +471,8 @@ def main(host: str, port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    run_simple(host, port, FaultInjector(_Dispatcher()), threaded=True, request_handler=MotoRequestHandler)
+    logs = LogsApplication(_Dispatcher(), bound_log_groups(max_events()))
+    run_simple(host, port, FaultInjector(logs), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from local_stack.dashboard.widgets import widgets
 from local_stack.faults import access_key
 from local_stack.gateway import Gateway
 from local_stack.lambdas import IdleShutdown, LocalFunctions, MetricShipper
+from local_stack.logs.delivery import LogShipper, logs_notice
+from local_stack.logs.delivery import provision as provision_logs
 from local_stack.poller import POLL_INTERVAL_SECONDS, StreamPoller, StreamSource, stream_sources
 from local_stack.scheduler import Schedule, schedule_rules, schedules
 from local_stack.service_metrics import QueueDepths
@@ -60,7 +62,8 @@ EMULATED = {
     "AWS::ApiGatewayV2::Stage": "its name",
     "AWS::ApiGatewayV2::Deployment": "nothing to do",
     "AWS::Lambda::Permission": "nothing to do: any route may invoke any function",
-    "AWS::Logs::LogGroup": "the functions' log file",
+    "AWS::Logs::LogGroup": "emulated CloudWatch Logs (retention kept, bounded in memory) and the log file",
+    "AWS::Logs::QueryDefinition": "saved queries, run by the local Logs Insights engine",
     "AWS::CloudWatch::Alarm": "created in moto and evaluated (statistics, percentiles, metric math)",
     "AWS::CloudWatch::Dashboard": "rendered in a browser at dashboardUrl",
     "AWS::SNS::TopicPolicy": "nothing to do: IAM is not enforced",
@@ -147,6 +150,7 @@ class Options:
     schedule_every: dict[str, float] = field(default_factory=dict)  # logical id -> seconds
     max_per_client: int | None = None
     stream_retention: float | None = None  # seconds the emulated streams keep records (None: 24 h)
+    log_events_max: int | None = None  # log events the emulated CloudWatch Logs keeps (None: 100,000)
     alarm_time_scale: float = 1.0  # alarms evaluated as if each Period were Period * this
     dashboard_port: int = 0  # the dashboard's web page (0: a free port)
     template_path: Path | None = None  # another SAM application (CodeUri relative to its folder)
@@ -161,9 +165,13 @@ class LocalStack:
         # the resources a deployment with these parameters has (their Condition holds)
         self.template = deployed(expand(written, written.parameter_defaults()), self._parameters())
         self.moto = aws.MotoServer(
-            port=options.aws_port or None, host=options.host, stream_retention=options.stream_retention
+            port=options.aws_port or None,
+            host=options.host,
+            stream_retention=options.stream_retention,
+            log_events_max=options.log_events_max,
         )
         self.notices = notices(self.template)  # what is not emulated of the template, said at start
+        self.notices.append(logs_notice(options.log_events_max))
 
     # ----- start -------------------------------------------------------------------------------
     def _parameters(self) -> dict[str, str]:
@@ -247,6 +255,10 @@ class LocalStack:
         self.functions.metrics.api = (self.gateway.api_id, stage, detailed_metrics(self.template, apis[0]))
         self.gateway.controls.on_faults = self.moto.inject
         self._deployment = self.deployment(stage)  # what the template's references resolve to here
+        self.logs = LogShipper(aws.client("logs", endpoint))  # every function line, to CloudWatch Logs
+        provision_logs(self.template, self._deployment, aws.client("logs", endpoint))
+        self.logs.start()
+        self.functions.log_sink = self.logs.deliver
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
         environments = self._environments(self._deployment, local, self.certificate[0])
         self.sources = stream_sources(self.template)
@@ -344,6 +356,7 @@ class LocalStack:
                 self.alarms.states,
                 host=self.options.host,
                 port=self.options.dashboard_port,
+                logs=aws.client("logs", self.moto.endpoint),
             )
             self.dashboard.start()
             return
@@ -422,7 +435,7 @@ class LocalStack:
             poller.stop()
             with contextlib.suppress(Exception):
                 poller.poll_once(flush=True)
-        for name in ("functions", "shipper"):
+        for name in ("functions", "shipper", "logs"):
             if hasattr(self, name):
                 getattr(self, name).stop()
         self.moto.stop()

@@ -1,5 +1,6 @@
-"""The dashboard's web server: the page, its script, the charting library, and the two calls the
-page makes — the dashboard's widgets, and ``GetMetricData`` for their data.
+"""The dashboard's web server: the page, its script, the charting library, and the calls the
+page makes — the dashboard's widgets, ``GetMetricData`` for their data, and a Logs Insights query
+for a log widget's table (run at the emulated CloudWatch Logs).
 
 The page is the template's own ``DashboardBody`` (resolved as CloudFormation resolves its
 ``!Sub``), drawn with plotly.js served from the pinned ``plotly`` package (nothing is fetched from
@@ -12,10 +13,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
 
 from local_stack.cloudwatch.expressions import UnsupportedExpression
 from local_stack.cloudwatch.metric_data import Query, api_results, get_metric_data
@@ -57,7 +61,9 @@ class DashboardServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        logs: Any = None,  # noqa: ANN401 - a boto3 logs client of the emulated endpoint (log widgets)
     ) -> None:
+        self.logs = logs
         self.name = name
         self.widgets = widgets
         self.store = store
@@ -97,6 +103,24 @@ class DashboardServer:
         series = get_metric_data(self.store, queries, start, end)
         return {"MetricDataResults": api_results(queries, series)}
 
+    def logs_query(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A log widget's table: ``StartQuery`` (``logGroupNames``, ``queryString``, ``startTime`` and
+        ``endTime`` in epoch seconds), then ``GetQueryResults`` until the query has ended."""
+        if self.logs is None:
+            raise ValueError("no CloudWatch Logs endpoint")
+        started = self.logs.start_query(
+            logGroupNames=list(request["logGroupNames"]),
+            queryString=str(request["queryString"]),
+            startTime=int(request["startTime"]),
+            endTime=int(request["endTime"]),
+        )
+        for _ in range(100):
+            answer: dict[str, Any] = self.logs.get_query_results(queryId=started["queryId"])
+            if answer["status"] not in ("Scheduled", "Running"):
+                break
+            time.sleep(0.1)
+        return {key: answer.get(key) for key in ("results", "statistics", "status")}
+
 
 def _handler(dashboard: DashboardServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -130,12 +154,20 @@ def _handler(dashboard: DashboardServer) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"message": f"no {path}"})
 
         def do_POST(self) -> None:
-            if urlsplit(self.path).path != "/api/GetMetricData":
+            path = urlsplit(self.path).path
+            if path not in ("/api/GetMetricData", "/api/LogsQuery"):
                 self._json(404, {"message": "no such call"})
                 return
             length = int(self.headers.get("Content-Length") or 0)
             try:
-                answer = dashboard.metric_data(json.loads(self.rfile.read(length) or b"{}"))
+                request = json.loads(self.rfile.read(length) or b"{}")
+                if path == "/api/LogsQuery":
+                    answer = dashboard.logs_query(request)
+                else:
+                    answer = dashboard.metric_data(request)
+            except ClientError as exc:  # the emulated CloudWatch Logs refused the query: it says why
+                self._json(400, {"message": str(exc)})
+                return
             except (ValueError, KeyError, TypeError, UnsupportedExpression, UnsupportedStatistic) as exc:
                 self._json(400, {"message": f"ValidationError: {exc}"})
                 return

@@ -7,10 +7,15 @@ array above, and an entry ``[{"expression": ..., "id": ..., "label": ...}]`` is 
 rendering property ``stat``, ``period`` or ``label`` overrides the widget's. Widget types other
 than ``metric``, ``text`` and ``alarm`` are kept as placeholders that name themselves, as are
 properties a widget uses that are not rendered locally.
+
+A ``log`` widget's ``query`` names its log groups first, ``SOURCE 'group' | SOURCE 'other' | ...``,
+then the Logs Insights query; it is drawn as a table (``view: table``) from ``StartQuery`` and
+``GetQueryResults`` over the page's time range, as the console runs it over the dashboard's.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +36,19 @@ RENDERED = {
     "timezone",
 }
 VIEWS = ("timeSeries", "singleValue")
+# Properties of a log widget the page renders ("view" only as a table)
+LOG_RENDERED = {"title", "region", "view", "query"}
+_SOURCE = re.compile(r"\s*SOURCE\s+'([^']+)'\s*\|")
+
+
+def log_query(query: str) -> dict[str, Any]:
+    """A log widget's ``query`` as StartQuery takes it: its SOURCE log groups and the rest."""
+    groups = []
+    rest = query
+    while (found := _SOURCE.match(rest)) is not None:
+        groups.append(found.group(1))
+        rest = rest[found.end() :]
+    return {"logGroupNames": groups, "queryString": rest.strip()}
 
 
 @dataclass
@@ -45,6 +63,7 @@ class Widget:
     properties: dict[str, Any]
     queries: list[dict[str, Any]] = field(default_factory=list)  # MetricDataQueries, API shape
     unsupported: list[str] = field(default_factory=list)
+    log: dict[str, Any] | None = None  # a log widget's StartQuery (log groups, query string)
 
     def describe(self) -> dict[str, Any]:
         """What the page needs to draw the widget (its data comes from GetMetricData)."""
@@ -63,6 +82,7 @@ class Widget:
             "markdown": self.properties.get("markdown"),
             "alarms": self.properties.get("alarms", []),
             "queries": self.queries,
+            "log": self.log,
             "unsupported": self.unsupported,
         }
 
@@ -127,6 +147,13 @@ def widgets(body: dict[str, Any]) -> list[Widget]:
             widget.unsupported = sorted(set(properties) - RENDERED)
             if properties.get("view", "timeSeries") not in VIEWS:
                 widget.unsupported.append(f"view {properties['view']}")
+        elif kind == "log":
+            widget.log = log_query(str(properties.get("query", "")))
+            widget.unsupported = sorted(set(properties) - LOG_RENDERED)
+            if properties.get("view", "table") != "table":
+                widget.unsupported.append(f"view {properties['view']}")
+            if not widget.log["logGroupNames"]:
+                widget.unsupported.append("a query without SOURCE log groups")
         elif kind not in ("text", "alarm"):
             widget.unsupported = [f"widget type {kind}"]
         found.append(widget)

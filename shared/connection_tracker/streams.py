@@ -54,6 +54,7 @@ class _Image(TypedDict):
     createdAt: _Number
     ttl: NotRequired[_Number]
     clientId: NotRequired[_String]
+    sourceIp: NotRequired[Any]  # read when it is a string (never a reason to set a record aside)
 
 
 class _InsertStream(TypedDict):
@@ -88,6 +89,7 @@ class ConnectionEvent:
     sequence_number: str
     lifetime: float | None = None  # seconds, REMOVE only
     expiry_lag: float | None = None  # seconds, TTL REMOVE only
+    source_ip: str | None = None  # INSERT only, when the item holds it (CAPTURE_SOURCE_IP)
 
     def log_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -100,6 +102,8 @@ class ConnectionEvent:
             fields["lifetime"] = self.lifetime
         if self.expiry_lag is not None:
             fields["expiryLag"] = self.expiry_lag
+        if self.source_ip is not None:
+            fields["sourceIp"] = self.source_ip
         return fields
 
 
@@ -135,11 +139,13 @@ def classify(record: DynamoDBRecord) -> ConnectionEvent | None:
         except ValidationError as exc:
             raise _malformed(name, exc) from None
         image = inserted["NewImage"]
+        source = image.get("sourceIp")
         return ConnectionEvent(
             EventKind.OPENED,
             image["connectionId"]["S"],
             image["clientId"]["S"] if "clientId" in image else UNKNOWN_CLIENT,
             inserted["SequenceNumber"],
+            source_ip=source["S"] if isinstance(source, dict) and isinstance(source.get("S"), str) else None,
         )
     if name != "REMOVE":
         return None

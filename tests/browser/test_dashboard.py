@@ -103,3 +103,40 @@ def test_the_dashboard_shows_what_the_stack_does(tmp_path, driver):
     # after the stop only the refused request itself is logged, never a script error
     after = driver.get_log("browser")
     assert all(entry["source"] == "network" for entry in after if entry["level"] == "SEVERE"), after
+
+
+def log_rows(driver, title: str) -> list[dict[str, str]]:
+    """The rows of the log widget titled ``title``, as its table shows them."""
+    return driver.execute_script(
+        """
+        const box = [...document.querySelectorAll('section.widget')]
+          .find((w) => w.querySelector('h2').textContent === arguments[0]);
+        return [...box.querySelectorAll('tbody tr')].map((tr) => JSON.parse(tr.dataset.row));
+        """,
+        title,
+    )
+
+
+def test_the_connected_now_table_lists_the_open_connections(tmp_path, driver):
+    from tests.e2e.test_who_is_connected import open_scenario
+
+    stack = start_stack(tmp_path, "--batch-window", "0.2", "--ttl-period", "0.3")
+    try:
+        with contextlib.ExitStack() as held:
+            still_open = open_scenario(stack, held)
+            driver.get(stack.ready["dashboardUrl"])
+            wait_rendered(driver)
+            expected = {(item["connectionId"], item["clientId"]) for item in still_open}
+            # the log widget refreshes every 10 s: wait for the table to show the 18
+            rows = wait_for(
+                lambda: len(r := log_rows(driver, "Connected now")) == len(expected) and r, timeout=60
+            )
+            assert {(row["connectionId"], row["client"]) for row in rows} == expected
+            headers = driver.execute_script(
+                "return [...document.querySelectorAll('section.widget[data-type=\"log\"] th')]"
+                ".map((th) => th.textContent)"
+            )
+            assert {"connectionId", "client", "since", "source"} <= set(headers)
+            assert driver.find_elements("css selector", ".placeholder") == []
+    finally:
+        stack.stop()

@@ -44,13 +44,25 @@ def test_metrics_arrays_become_queries_with_the_widgets_defaults_and_their_overr
 def test_what_is_not_rendered_is_named_on_the_widget():
     body = {
         "widgets": [
-            {"type": "log", "properties": {"query": "fields @message"}},
+            {"type": "log", "properties": {"query": "fields @message", "view": "bar"}},
             {"type": "metric", "properties": {"view": "pie", "sparkline": True, "metrics": []}},
             {"type": "text", "properties": {"markdown": "# Runbook"}},
+            {"type": "explorer", "properties": {}},
         ]
     }
-    log, pie, text = widgets(body)
-    assert log.unsupported == ["widget type log"]
+    log, pie, text, explorer = widgets(body)
+    assert log.unsupported == ["view bar", "a query without SOURCE log groups"]
+    assert explorer.unsupported == ["widget type explorer"]
     assert pie.unsupported == ["sparkline", "view pie"]
     assert text.unsupported == []
     assert text.describe()["markdown"] == "# Runbook"
+
+
+def test_a_log_widget_is_a_logs_insights_query_over_its_source_log_groups():
+    query = "SOURCE '/aws/lambda/a' | SOURCE '/aws/lambda/b' | fields @timestamp\n| limit 5"
+    (log,) = widgets({"widgets": [{"type": "log", "properties": {"query": query, "view": "table"}}]})
+    assert log.unsupported == []
+    assert log.describe()["log"] == {
+        "logGroupNames": ["/aws/lambda/a", "/aws/lambda/b"],
+        "queryString": "fields @timestamp\n| limit 5",
+    }

@@ -4,6 +4,10 @@
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf"];
 const REFRESH_MS = 5000;
+// each refresh of a log widget is a Logs Insights query (billed per GB scanned on AWS): at most
+// every 10 s, the console's shortest auto-refresh
+const LOG_REFRESH_MS = 10000;
+const logRefreshed = {};
 let dashboard = null;
 let timer = null;
 
@@ -46,6 +50,10 @@ function layoutWidget(widget) {
     box.append(chart, element("ul", {class: "legend"}));
   } else if (widget.type === "alarm") {
     box.append(element("ul", {class: "alarm-list"}));
+  } else if (widget.type === "log") {
+    const holder = element("div", {class: "log-table"});
+    holder.append(element("div", {class: "empty"}, "No data yet"));
+    box.append(holder);
   }
   return box;
 }
@@ -113,6 +121,32 @@ function drawAlarmWidget(widget, box, alarms) {
   }));
 }
 
+function drawLogWidget(widget, box, answer) {
+  // the columns in the order the results name them (@ptr, the record's pointer, is not shown)
+  const columns = [];
+  for (const row of answer.results) {
+    for (const cell of row) if (cell.field !== "@ptr" && !columns.includes(cell.field)) columns.push(cell.field);
+  }
+  const holder = box.querySelector(".log-table");
+  box.dataset.rows = String(answer.results.length);
+  if (!answer.results.length) {
+    holder.replaceChildren(element("div", {class: "empty"}, "No data yet"));
+    return;
+  }
+  const table = element("table");
+  const head = element("tr");
+  for (const column of columns) head.append(element("th", {}, column));
+  table.append(element("thead"), element("tbody"));
+  table.tHead.append(head);
+  for (const row of answer.results) {
+    const values = Object.fromEntries(row.map((cell) => [cell.field, cell.value]));
+    const line = element("tr", {"data-row": JSON.stringify(values)});
+    for (const column of columns) line.append(element("td", {}, values[column] ?? ""));
+    table.tBodies[0].append(line);
+  }
+  holder.replaceChildren(table);
+}
+
 async function post(path, body) {
   const answer = await fetch(path, {method: "POST", body: JSON.stringify(body),
     headers: {"Content-Type": "application/json"}});
@@ -129,6 +163,14 @@ async function refresh() {
     for (const widget of dashboard.widgets) {
       const box = document.querySelector(`[data-widget="${widget.index}"]`);
       if (widget.type === "alarm") drawAlarmWidget(widget, box, current.alarms);
+      if (widget.type === "log" && widget.log && widget.log.logGroupNames.length) {
+        if (logRefreshed[widget.index] && Date.now() - logRefreshed[widget.index] < LOG_REFRESH_MS) continue;
+        const answer = await post("/api/LogsQuery", {...widget.log, startTime: Math.floor(start),
+          endTime: Math.ceil(end)});
+        logRefreshed[widget.index] = Date.now();
+        drawLogWidget(widget, box, answer);
+        continue;
+      }
       if (widget.type !== "metric" || !widget.queries.length) continue;
       const data = await post("/api/GetMetricData",
         {MetricDataQueries: widget.queries, StartTime: start, EndTime: end});
@@ -164,7 +206,10 @@ async function main() {
   document.title = `${dashboard.name} — local stack`;
   const grid = document.getElementById("grid");
   grid.replaceChildren(...dashboard.widgets.map(layoutWidget));
-  document.getElementById("range").addEventListener("change", refresh);
+  document.getElementById("range").addEventListener("change", () => {
+    for (const index of Object.keys(logRefreshed)) delete logRefreshed[index];  // a new range: query now
+    refresh();
+  });
   document.getElementById("auto").addEventListener("change", (event) => {
     if (event.target.checked) { startTimer(); refresh(); } else { stopTimer(); }
   });

@@ -1,0 +1,167 @@
+"""The functions' lines delivered to the emulated CloudWatch Logs, as Lambda delivers them.
+
+Lambda sends a function's output to the log group ``/aws/lambda/<function name>``, one log stream
+per execution environment, named ``YYYY/MM/DD/[<version>]<environment id>`` ("Sending Lambda
+function logs to CloudWatch Logs", https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html);
+Lambda creates the group when it does not exist. Every line goes, EMF documents included (they
+are log events on AWS too). The lines are shipped from a background thread, a ``PutLogEvents`` per
+stream and second, within the API's limits (10,000 events and 1,048,576 bytes a call, counting 26
+bytes per event: CloudWatch Logs API reference, PutLogEvents). One thing differs: the runtime
+here hands over an invocation's output when it ends, so its lines carry the invocation's end time.
+
+At start, the template's log groups are created with their retention and its saved queries
+(``AWS::Logs::QueryDefinition``) put, so ``DescribeQueryDefinitions`` lists them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from local_stack.periodic import Periodic
+
+if TYPE_CHECKING:
+    from sam_template.intrinsics import Deployment
+    from sam_template.model import Template
+
+# What the emulated CloudWatch Logs keeps in memory, all log groups together (--log-events-max,
+# LOCAL_LOG_EVENTS_MAX in the moto server)
+MAX_EVENTS = 100_000
+MAX_EVENTS_PER_CALL = 10_000
+MAX_BYTES_PER_CALL = 1_048_576
+EVENT_OVERHEAD_BYTES = 26
+
+
+def logs_notice(max_events: int | None) -> str:
+    """What the start-up says about the emulated CloudWatch Logs' memory bound."""
+    kept = max_events or MAX_EVENTS
+    return (
+        f"CloudWatch Logs keeps at most {kept:,} log events in memory, all groups together "
+        "(the oldest go first; --log-events-max); Logs Insights queries see only those"
+    )
+
+
+def log_group_names(template: Template, deployment: Deployment) -> dict[str, str]:
+    """The template's log groups: logical id -> name (what ``!Ref`` of a log group gives)."""
+    return {
+        logical_id: str(deployment.resolve(resource["Properties"]["LogGroupName"]))
+        for logical_id, resource in template.of_type("AWS::Logs::LogGroup").items()
+        if "LogGroupName" in resource.get("Properties", {})
+    }
+
+
+def provision(template: Template, deployment: Deployment, logs: Any) -> dict[str, str]:  # noqa: ANN401
+    """Create the template's log groups (with their retention) and put its saved queries; return
+    the groups' names by logical id."""
+    names = log_group_names(template, deployment)
+    for logical_id, name in names.items():
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=name)
+        days = template.properties(logical_id).get("RetentionInDays")
+        if days is not None:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(deployment.resolve(days)))
+    resolving = replace(deployment, refs={**deployment.refs, **names})
+    for logical_id, resource in template.of_type("AWS::Logs::QueryDefinition").items():
+        properties = resolving.resolve(resource["Properties"])
+        logs.put_query_definition(
+            name=str(properties.get("Name", logical_id)),
+            queryString=str(properties["QueryString"]),
+            logGroupNames=[str(group) for group in properties.get("LogGroupNames", [])],
+        )
+    return names
+
+
+class LogShipper(Periodic):
+    """Takes each invocation's output (:meth:`deliver`, called where the local Lambda routes it)
+    and ships it to the function's log group from a background thread."""
+
+    name = "logs-to-cloudwatch"
+
+    def __init__(self, logs: Any, period: float = 1.0) -> None:  # noqa: ANN401 - a boto3 logs client
+        super().__init__(period)
+        self._logs = logs
+        self._pending: queue.Queue[tuple[str, str, int, list[str]]] = queue.Queue()
+        self._streams: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+        self._created: set[tuple[str, str | None]] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.events = 0  # delivered
+        self.bytes = 0  # delivered, as PutLogEvents counts them (message + 26 bytes an event)
+
+    def group_of(self, function_name: str) -> str:
+        return f"/aws/lambda/{function_name}"
+
+    def stream_of(self, environment: object) -> str:
+        """The environment's log stream, named when it first writes (the date it started)."""
+        with self._lock:
+            name = self._streams.get(environment)
+            if name is None:
+                name = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
+                self._streams[environment] = name
+            return name
+
+    def deliver(self, function_name: str, environment: object | None, output: str) -> None:
+        lines = [line for line in output.splitlines() if line.strip()]
+        if not lines:
+            return
+        stream = self.stream_of(environment if environment is not None else self)
+        self._idle.clear()
+        self._pending.put((self.group_of(function_name), stream, int(time.time() * 1000), lines))
+
+    def round(self) -> None:
+        batches: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        while True:
+            try:
+                group, stream, stamp, lines = self._pending.get_nowait()
+            except queue.Empty:
+                break
+            batches.setdefault((group, stream), []).extend({"timestamp": stamp, "message": m} for m in lines)
+        for (group, stream), events in batches.items():
+            self._ensure(group, stream)
+            for chunk in _calls(events):
+                self._logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=chunk)
+                self.events += len(chunk)
+                self.bytes += sum(len(e["message"].encode()) + EVENT_OVERHEAD_BYTES for e in chunk)
+        if self._pending.empty():
+            self._idle.set()
+
+    def _ensure(self, group: str, stream: str) -> None:
+        exists = self._logs.exceptions.ResourceAlreadyExistsException
+        if (group, None) not in self._created:
+            with contextlib.suppress(exists):
+                self._logs.create_log_group(logGroupName=group)
+            self._created.add((group, None))
+        if (group, stream) not in self._created:
+            with contextlib.suppress(exists):
+                self._logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            self._created.add((group, stream))
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until what was delivered so far is in the emulated CloudWatch Logs."""
+        self._idle.wait(timeout)
+
+    def stop(self) -> None:
+        super().stop()
+        self.round()
+
+
+def _calls(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The events split into PutLogEvents calls within its limits, in chronological order."""
+    events.sort(key=lambda event: event["timestamp"])  # stable: a stream's lines keep their order
+    calls: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for event in events:
+        cost = len(event["message"].encode()) + EVENT_OVERHEAD_BYTES
+        if len(calls[-1]) >= MAX_EVENTS_PER_CALL or size + cost > MAX_BYTES_PER_CALL:
+            calls.append([])
+            size = 0
+        calls[-1].append(event)
+        size += cost
+    return [call for call in calls if call]
