@@ -46,7 +46,11 @@ def dead_letters(stack) -> list[dict]:
 
 
 def test_counts_stay_exact_through_lost_disconnects_poison_and_a_killed_consumer(tmp_path):
-    stack = start_stack(tmp_path, "--ttl-seconds", "8", "--ttl-period", "0.3", "--batch-window", "0.2")
+    stack = start_stack(
+        tmp_path,
+        *("--ttl-seconds", "8", "--ttl-period", "0.3", "--batch-window", "0.2"),
+        *("--parameter-overrides", "GaugeWindowSeconds=2"),  # the gauge as fresh as 2 s
+    )
     loop = asyncio.new_event_loop()
     started = time.time()
     try:

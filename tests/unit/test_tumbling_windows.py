@@ -5,6 +5,7 @@ with a recording function in place of Lambda."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
@@ -30,6 +31,7 @@ class Function:
         self.events: list[dict[str, Any]] = []
         self.answer = answer or counting
         self.metrics = SimpleNamespace(iterator_age=lambda *_: None)
+        self.errors: dict[str, int] = defaultdict(int)
 
     def invoke(self, _name: str, event: dict[str, Any]) -> Any:
         self.events.append(event)
@@ -231,4 +233,5 @@ def test_a_lost_response_of_a_final_invocation_is_a_failure_retried_with_the_sta
     finals = [event for event in function.events if event["isFinalInvokeForWindow"]]
     assert [event["state"] for event in finals] == [{"n": 1}, {"n": 1}]
     assert mapping.delivered["responses_lost"] == 1
+    assert function.errors["Consumer"] == 1
     assert shard.window is None
