@@ -11,6 +11,7 @@ from local_stack.loadgen import LoadPlan, SteadyPlan, run_load, run_steady
 from local_stack.snapshot import BrowserMissing, snapshot
 from local_stack.stack import Options, serve
 from sam_template.expand import TranslationError
+from sam_template.parameters import parse_overrides
 
 
 def _positive(text: str) -> float:
@@ -74,6 +75,15 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="log events the emulated CloudWatch Logs keeps in memory, all groups together; the oldest "
         "go first (default: 100000)",
+    )
+    up.add_argument(
+        "--parameter-overrides",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameters, as the SAM CLI takes them (Key=Value ..., or "
+        "ParameterKey=Key,ParameterValue=Value); applied before SAM's expansion",
     )
     up.add_argument("--dashboard-port", type=int, default=0, help="the dashboard's web page (default: free)")
     up.add_argument(
@@ -147,7 +157,13 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _up(chosen: argparse.Namespace) -> int:
+    try:
+        overrides = parse_overrides(text for group in chosen.parameter_overrides for text in group)
+    except ValueError as exc:
+        print(f"local stack: cannot start: {exc}", file=sys.stderr)
+        return 2
     options = Options(
+        parameter_overrides=overrides,
         host=chosen.host,
         port=chosen.port,
         management_port=chosen.management_port,

@@ -8,6 +8,11 @@
 - ``{"function": ID, "throttle": true}``: Lambda throttles the function (``Throttles``; API
   Gateway answers a handshake with 500 and counts ``IntegrationError``).
 - ``{"function": ID, "crash": true}``: every invocation raises (a function error).
+- ``{"function": ID, "lose_response": "any" | "final", "times": N}``: a stream consumer's
+  invocation runs to its end, then its environment dies before answering: what it wrote stays,
+  its response is lost (a function error, as the event source mapping sees it; Lambda invokes
+  the batch again). ``"final"``: only a tumbling window's final invocation; ``times``: the next N
+  such invocations (default: every one).
 
 Operations are matched on JSON-protocol services (the ``X-Amz-Target`` header: DynamoDB, SQS,
 CloudWatch Logs, ...) and on query-protocol ones by their ``Action`` query parameter.
@@ -51,12 +56,22 @@ class Fault(BaseModel):
     rate: float = Field(default=1.0, gt=0.0, le=1.0)
     throttle: Literal[True] | None = None
     crash: Literal[True] | None = None
+    lose_response: Literal["any", "final"] | None = None
+    times: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def one_kind(self) -> Fault:
-        kinds = [self.error is not None, self.latency_ms is not None, bool(self.throttle), bool(self.crash)]
+        kinds = [
+            self.error is not None,
+            self.latency_ms is not None,
+            bool(self.throttle),
+            bool(self.crash),
+            self.lose_response is not None,
+        ]
         if sum(kinds) != 1:
-            raise ValueError("give exactly one of error, latency_ms, throttle, crash")
+            raise ValueError("give exactly one of error, latency_ms, throttle, crash, lose_response")
+        if self.times is not None and self.lose_response is None:
+            raise ValueError("times goes with lose_response")
         if (self.error or self.latency_ms) and not (self.service and self.operation):
             raise ValueError("an error or a latency needs service and operation (e.g. dynamodb, PutItem)")
         if self.error is not None and self.error not in ERROR_STATUS:
@@ -65,6 +80,8 @@ class Fault(BaseModel):
 
     @property
     def at_lambda(self) -> str | None:
+        if self.lose_response is not None:  # the event source mapping's (``local_stack.poller``)
+            return "lose-response"
         return "throttle" if self.throttle else "crash" if self.crash else None
 
     def for_endpoint(self) -> dict[str, Any]:

@@ -10,7 +10,9 @@ Settings come from the template's event source (``BatchSize``, ``MaximumBatching
   is retried; after ``MaximumRetryAttempts`` retries the batch's description goes to the
   on-failure queue and the shard moves on;
 - a function error retries the batch (bisected when ``BisectBatchOnFunctionError``);
-- a record is never delivered again after a batch that contained it succeeded.
+- a record is never delivered again after a batch that contained it succeeded;
+- ``TumblingWindowInSeconds``: tumbling windows, as "Implementing stateful DynamoDB stream
+  processing in Lambda" documents them (:class:`Windows`).
 
 moto's stream records carry no ``userIdentity``: REMOVE records of items the TTL emulation
 deleted are given DynamoDB's TTL service identity here (see ``local_stack.ttl``).
@@ -36,6 +38,7 @@ from sam_template.intrinsics import resource_named
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from local_stack.faults import Fault
     from local_stack.lambdas import LocalFunctions
     from sam_template.model import Template
 
@@ -55,11 +58,19 @@ class SourceSettings:
     bisect: bool
     report_item_failures: bool
     starting_position: str
+    tumbling_window: int = 0  # seconds; 0: none
 
     @classmethod
-    def from_properties(cls, source: dict[str, Any]) -> SourceSettings:
-        """The settings of an event source mapping, with Lambda's defaults."""
+    def from_properties(
+        cls, source: dict[str, Any], parameters: dict[str, str] | None = None
+    ) -> SourceSettings:
+        """The settings of an event source mapping, with Lambda's defaults (``parameters``: what a
+        ``!Ref`` of a template parameter gives)."""
+        window = source.get("TumblingWindowInSeconds", 0)
+        if isinstance(window, dict) and set(window) == {"Ref"}:
+            window = (parameters or {}).get(str(window["Ref"]), 0)
         return cls(
+            tumbling_window=int(window or 0),
             batch_size=int(source.get("BatchSize", 100)),
             batching_window=float(source.get("MaximumBatchingWindowInSeconds", 0)),
             filter_criteria=source.get("FilterCriteria"),
@@ -80,10 +91,12 @@ class StreamSource:
     settings: SourceSettings
 
 
-def stream_sources(template: Template) -> list[StreamSource]:
+def stream_sources(template: Template, parameters: dict[str, str] | None = None) -> list[StreamSource]:
     """Every enabled event source mapping of the template that reads the stream of one of its
     DynamoDB tables (what SAM makes of a function's ``DynamoDB`` event), in template order; others
-    are named at start as not emulated (``stack.notices``)."""
+    are named at start as not emulated (``stack.notices``). ``parameters``: the deployment's
+    (default: the template's defaults)."""
+    parameters = template.parameter_defaults() if parameters is None else parameters
     found = []
     tables = template.of_type("AWS::DynamoDB::Table")
     for mapping in template.of_type("AWS::Lambda::EventSourceMapping").values():
@@ -93,9 +106,15 @@ def stream_sources(template: Template) -> list[StreamSource]:
         if table not in tables or function is None or properties.get("Enabled", True) is False:
             continue
         destination = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-        settings = SourceSettings.from_properties(properties)
+        settings = SourceSettings.from_properties(properties, parameters)
         found.append(StreamSource(function, table, resource_named(destination), settings))
     return found
+
+
+# "Your state can be a maximum of 1 MB per shard. If it exceeds that size, Lambda terminates the
+# window early." (Implementing stateful DynamoDB stream processing in Lambda,
+# https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-windows.html)
+MAX_STATE_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -104,6 +123,31 @@ class _Shard:
     buffer: list[dict[str, Any]] = field(default_factory=list)
     oldest: float | None = None
     attempts: int = 0
+    # tumbling windows: the open window's start (epoch seconds), its state, whether it must end
+    # early (its state grew past 1 MB), and the end of the last window finished
+    window: int | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    ended_early: bool = False
+    finished_through: int = 0
+
+
+def window_start(record: dict[str, Any], length: int, finished_through: int = 0) -> int:
+    """The start of the window a record belongs to.
+
+    "Lambda determines tumbling window boundaries based on the time when records were inserted
+    into the stream. All records have an approximate timestamp available that Lambda uses in
+    boundary determinations." (Implementing stateful DynamoDB stream processing in Lambda,
+    Configuration.) Windows are aligned to their length (a 60 s window starts on the minute).
+    Not documented: a record that arrives after its window's final invocation (its timestamp is
+    the second it was written, and the poll that reads it may come later) joins the window
+    open then, never a finished one.
+    """
+    created = int(record["dynamodb"].get("ApproximateCreationDateTime") or time.time())
+    return max(created - created % length, finished_through)
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class StreamPoller(Periodic):
@@ -145,6 +189,10 @@ class StreamPoller(Periodic):
             "trimmed": 0,  # times records were trimmed from the stream before they were delivered
         }
         self.iterator_age = 0.0  # seconds between a record's creation and its delivery, last batch
+        self.delivered["responses_lost"] = 0
+        # the stack's injected faults (``/_local/faults``), and how often each took a response
+        self.faults: Callable[[], list[Fault]] = list
+        self._faults_used: dict[int, int] = {}
 
     def _trimmed(self, shard_id: str) -> None:
         """Records of the shard were trimmed (older than the stream's retention) before this
@@ -167,13 +215,20 @@ class StreamPoller(Periodic):
         self.poll_once()
 
     def poll_once(self, *, flush: bool = False) -> None:
-        """Read new records, and deliver every batch that is due (all of them with ``flush``)."""
+        """Read new records, and deliver every batch that is due (all of them with ``flush``; with
+        tumbling windows, ``flush`` closes the open windows too: the stack is stopping)."""
         if time.monotonic() - self._shards_seen > SHARD_REFRESH_SECONDS:
             for shard_id in self._reader.shards():
                 self._shards.setdefault(shard_id, _Shard(shard_id))
             self._shards_seen = time.monotonic()
+        # taken before reading: a record not read yet was written after it, so its timestamp is
+        # at or after it, and a window ending by then has all its records read
+        now = time.time()
         for shard in self._shards.values():
             self._read(shard)
+            if self.settings.tumbling_window:
+                self._deliver_windows(shard, now, flush=flush)
+                continue
             while shard.buffer and (flush or self._due(shard)):
                 self._deliver(shard)
 
@@ -220,6 +275,146 @@ class StreamPoller(Periodic):
         if done < len(batch):
             time.sleep(min(0.05 * shard.attempts, 1.0))  # Lambda backs off between retries
 
+    # ----- tumbling windows ------------------------------------------------------------------------
+    # "Implementing stateful DynamoDB stream processing in Lambda"
+    # (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-windows.html): each invocation of a
+    # window gets the state the previous one returned; "when using tumbling windows, your Lambda
+    # function response must contain a state property. If the response does not contain a state
+    # property, Lambda considers this a failed invocation"; "At the end of the window, the flag
+    # isFinalInvokeForWindow is set to true ... After processing, the window completes ... and then
+    # the state is dropped"; "If invocation is unsuccessful, your Lambda function suspends further
+    # processing until a successful invocation"; "Tumbling windows fully support the existing retry
+    # policies maxRetryAttempts and maxRecordAge".
+    def _deliver_windows(self, shard: _Shard, now: float, *, flush: bool) -> None:
+        """Deliver the shard's due batches window by window, each window's records in batches of
+        their own, then its final invocation once it has closed (with the last records, or none)."""
+        length = self.settings.tumbling_window
+        while True:
+            if shard.ended_early:  # the state grew past 1 MB: the window ends early, then goes on
+                if self._window_invocation(shard, [], final=False, early=True) is None:
+                    return
+                shard.ended_early, shard.state = False, {}
+                continue
+            if shard.window is None:
+                if not shard.buffer:
+                    return
+                shard.window = window_start(shard.buffer[0], length, shard.finished_through)
+            start = shard.window
+            in_window = 0
+            for record in shard.buffer:
+                if window_start(record, length, shard.finished_through) != start:
+                    break
+                in_window += 1
+            batch = shard.buffer[: min(in_window, self.settings.batch_size)]
+            closed = flush or now >= start + length
+            if not closed and not (batch and self._due(shard)):
+                return
+            final = closed and in_window <= self.settings.batch_size
+            done = self._window_invocation(shard, batch, final=final, early=False)
+            if done is None or done < len(batch):
+                return  # retried on a later poll (the state from before it is kept)
+            if final:
+                shard.window, shard.state, shard.finished_through = None, {}, start + length
+
+    def _window_invocation(
+        self, shard: _Shard, batch: list[dict[str, Any]], *, final: bool, early: bool
+    ) -> int | None:
+        """One invocation of the shard's open window; how many leading records are done, ``None``
+        when it failed (retried later with the state from before it; after the retries the
+        records go to the on-failure destination and, for a final invocation, the window ends)."""
+        start = shard.window if shard.window is not None else 0
+        event = {
+            "Records": batch,
+            "window": {"start": _iso(start), "end": _iso(start + self.settings.tumbling_window)},
+            "state": shard.state,
+            "shardId": shard.shard_id,
+            "eventSourceARN": self.stream_arn,
+            "isFinalInvokeForWindow": final,
+            "isWindowTerminatedEarly": early,
+        }
+        done: int | None
+        response = self._call(event, batch)
+        if not isinstance(response, dict) or not isinstance(response.get("state"), dict):
+            # a function error, or a response without state: a failed invocation. A batch before
+            # the window's end is bisected as without windows; a final one is retried whole (how
+            # Lambda bisects a final invocation is not documented)
+            if self.settings.bisect and len(batch) > 1 and not (final or early):
+                return self._window_invocation(shard, batch[: len(batch) // 2], final=False, early=False)
+            done = None
+        else:
+            self.delivered["batches"] += 1
+            shard.state = response["state"]
+            if len(json.dumps(shard.state).encode()) > MAX_STATE_BYTES:
+                shard.ended_early = True
+            done = self._done(batch, response)
+            self.delivered["records"] += done
+        if done is not None and done == len(batch):
+            shard.attempts = 0
+            del shard.buffer[:done]
+            shard.oldest = time.monotonic() if shard.buffer else None
+            return done
+        if shard.attempts >= self.settings.max_retries >= 0:  # given up: the shard moves on
+            if batch[done or 0 :]:
+                self._dead_letter(shard, batch[done or 0 :])
+            shard.attempts = 0
+            del shard.buffer[: len(batch)]
+            shard.oldest = time.monotonic() if shard.buffer else None
+            if final:  # the window ends without its final state (reconcile corrects the gauge)
+                shard.window, shard.state = None, {}
+                shard.finished_through = start + self.settings.tumbling_window
+            elif early:
+                shard.state, shard.ended_early = {}, False
+            return len(batch)
+        shard.attempts += 1
+        self.delivered["retries"] += 1
+        if done:
+            del shard.buffer[:done]
+        time.sleep(min(0.05 * shard.attempts, 1.0))  # Lambda backs off between retries
+        return done
+
+    def _call(self, event: dict[str, Any], batch: list[dict[str, Any]]) -> Any:  # noqa: ANN401
+        """Invoke the function with ``event`` (IteratorAge published); ``None`` on a function error."""
+        newest = batch[-1]["dynamodb"].get("ApproximateCreationDateTime", time.time()) if batch else None
+        newest = time.time() if newest is None else newest
+        age = max(0.0, time.time() - float(newest))
+        self._functions.metrics.iterator_age(self._function, age * 1000)
+        try:
+            response = self._functions.invoke(self._function, event)
+        except Exception:  # noqa: BLE001 - a function error
+            return None
+        if self._loses_response(event):
+            return None
+        self.iterator_age = age
+        return response
+
+    def _loses_response(self, event: dict[str, Any]) -> bool:
+        """An injected ``lose_response`` fault (``local_stack.faults``) takes this invocation's
+        response: the function ran, its environment died before answering."""
+        for fault in self.faults():
+            if fault.function != self._function or fault.lose_response is None:
+                continue
+            if fault.lose_response == "final" and not event.get("isFinalInvokeForWindow"):
+                continue
+            used = self._faults_used.get(id(fault), 0)
+            if fault.times is not None and used >= fault.times:
+                continue
+            self._faults_used[id(fault)] = used + 1
+            self.delivered["responses_lost"] += 1
+            self._functions.errors[self._function] += 1  # a function error, as Lambda counts it
+            return True
+        return False
+
+    def _done(self, batch: list[dict[str, Any]], response: dict[str, Any]) -> int:
+        """How many leading records a successful response leaves done (``batchItemFailures``)."""
+        failures = response.get("batchItemFailures") or [] if self.settings.report_item_failures else []
+        if not failures:
+            return len(batch)
+        failed = {str(item.get("itemIdentifier")) for item in failures}
+        for index, record in enumerate(batch):
+            if record["dynamodb"]["SequenceNumber"] in failed:
+                return index
+        return 0  # an identifier that is in no record fails the whole batch, as Lambda does
+
     def _invoke(self, batch: list[dict[str, Any]]) -> int:
         """Deliver ``batch``; return how many leading records are done."""
         newest = batch[-1]["dynamodb"].get("ApproximateCreationDateTime", time.time())
@@ -227,8 +422,11 @@ class StreamPoller(Periodic):
         # last record in the batch was written to the stream", published for every attempt
         age = max(0.0, time.time() - float(newest))
         self._functions.metrics.iterator_age(self._function, age * 1000)
+        event = {"Records": batch}
         try:
-            response = self._functions.invoke(self._function, {"Records": batch})
+            response = self._functions.invoke(self._function, event)
+            if self._loses_response(event):
+                raise RuntimeError("response lost (injected)")  # noqa: TRY301 - as the crash it is
         except Exception:  # noqa: BLE001 - a function error: retry (bisected)
             if self.settings.bisect and len(batch) > 1:
                 return self._invoke(batch[: len(batch) // 2])

@@ -34,6 +34,7 @@ from sam_template.conditions import deployed
 from sam_template.expand import expand
 from sam_template.intrinsics import Deployment, Unresolvable, resource_named
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
+from sam_template.parameters import check_overrides
 from sam_template.websocket import (
     detailed_metrics,
     routes,
@@ -154,6 +155,7 @@ class Options:
     alarm_time_scale: float = 1.0  # alarms evaluated as if each Period were Period * this
     dashboard_port: int = 0  # the dashboard's web page (0: a free port)
     template_path: Path | None = None  # another SAM application (CodeUri relative to its folder)
+    parameter_overrides: dict[str, str] = field(default_factory=dict)  # the SAM CLI's, checked
 
 
 class LocalStack:
@@ -162,8 +164,10 @@ class LocalStack:
         # the plain CloudFormation SAM's translator makes of the template: what CloudFormation runs
         written = template or load_template(options.template_path or TEMPLATE_PATH)
         self.written = written  # as its author wrote it (parameters, defaults)
-        # the resources a deployment with these parameters has (their Condition holds)
-        self.template = deployed(expand(written, written.parameter_defaults()), self._parameters())
+        check_overrides(written, options.parameter_overrides)  # ValueError: the stack cannot start
+        # the resources a deployment with these parameters has (their Condition holds); SAM expands
+        # the template with them, as `sam deploy --parameter-overrides` has it expanded
+        self.template = deployed(expand(written, self._parameters()), self._parameters())
         self.moto = aws.MotoServer(
             port=options.aws_port or None,
             host=options.host,
@@ -180,6 +184,7 @@ class LocalStack:
             parameters["TtlHours"] = repr(self.options.ttl_seconds / 3600)
         if self.options.max_per_client is not None:
             parameters["MaxConnectionsPerClient"] = str(self.options.max_per_client)
+        parameters.update(self.options.parameter_overrides)
         return parameters
 
     def _environments(
@@ -261,7 +266,7 @@ class LocalStack:
         self.functions.log_sink = self.logs.deliver
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
         environments = self._environments(self._deployment, local, self.certificate[0])
-        self.sources = stream_sources(self.template)
+        self.sources = stream_sources(self.template, self._parameters())
         routed = set(self.gateway.routes.values())
         self.functions.load(function_concurrency(self.template, self.sources, routed), environments)
         self.idle_shutdown = IdleShutdown(self.functions)
@@ -320,6 +325,7 @@ class LocalStack:
             poller.observers.append(ttl.learn)
             self.ttls.append(ttl)
         for poller in self.pollers:
+            poller.faults = lambda: self.gateway.controls.faults  # lose_response faults
             poller.start()
         for ttl in self.ttls:
             ttl.start()

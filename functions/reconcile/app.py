@@ -1,8 +1,10 @@
 """Scheduled (or by hand): recount the live connections and correct the ActiveConnections gauge,
-logging the drift it found."""
+logging the drift it found. A drift is corrected only when a second count, one gauge window later,
+shows it too (the gauge trails the table by the window: see ``ActiveConnectionsGauge.reconcile``)."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import MetricName
@@ -14,19 +16,29 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
+SETTLE_MARGIN_SECONDS = 10  # the batching window (5 s) and a final invocation's time
+RESERVE_SECONDS = 60  # the second count and the answer
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     current = runtime()
     if current.gauge is None:
         raise ConfigurationError("bad configuration: COUNTERS_TABLE: the gauge's table is not set")
-    found = current.gauge.reconcile(current.store.connection_ids())
+    # one window and the batching window, plus an invocation's time: every change the first count
+    # saw has reached the gauge by then
+    settle_seconds = current.settings.gauge_window_seconds + SETTLE_MARGIN_SECONDS
+
+    def settle() -> bool:
+        if context.get_remaining_time_in_millis() < (settle_seconds + RESERVE_SECONDS) * 1000:
+            logger.warning("no time left to count twice: nothing corrected", extra={"settle": settle_seconds})
+            return False
+        time.sleep(settle_seconds)
+        return True
+
+    found = current.gauge.reconcile(lambda: len(current.store.connection_ids()), settle)
     emit(MetricName.ACTIVE_CONNECTIONS_DRIFT, found["drift"])
     emit(MetricName.ACTIVE_CONNECTIONS, found["live"])
-    log = (
-        logger.warning
-        if found["drift"] or found["missingMarkers"] or found["orphanedMarkers"]
-        else logger.info
-    )
-    log("gauge reconciled", extra=found)
+    (logger.warning if found["drift"] else logger.info)("gauge reconciled", extra=found)
     return found

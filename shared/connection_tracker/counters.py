@@ -5,7 +5,7 @@ Items, by their partition key ``counter``:
 | item | attributes | written by |
 |---|---|---|
 | ``activeConnections`` | ``count`` | the gauge (``gauge``), corrected by the reconciliation |
-| ``conn#<connectionId>`` | ``open``; ``expiresAt`` (the table's TTL attribute) once closed | the gauge |
+| ``shard#<shardId>`` | ``appliedThrough`` (highest sequence number applied); ``expiresAt`` | the gauge |
 | ``sweeper#cursor`` | ``after``: the connectionId the last sweep stopped after | the sweeper |
 
 Every failure is raised as the layer's :class:`~connection_tracker.store.StoreError` (or its
@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 KEY = "counter"
 EXPIRES = "expiresAt"  # the counters table's TTL attribute (template.yaml, CountersTable)
 COUNT_ITEM = "activeConnections"
-MARKER_PREFIX = "conn#"
+SHARD_PREFIX = "shard#"
+# DynamoDB Streams sequence numbers are 21 to 40 digits (DynamoDB Streams API reference,
+# StreamRecord: SequenceNumber): zero-padded to 40 they compare as strings as they do as numbers
+# (a number attribute holds 38 digits at most).
+SEQUENCE_DIGITS = 40
 CURSOR_ITEM = "sweeper#cursor"
 
 
@@ -50,32 +54,21 @@ class CountersTable:
         self._client = client
         self.table_name = table_name
 
-    # ----- the gauge: markers and the count, changed in transactions ---------------------------
-    def open_marker_action(self, connection_id: str) -> dict[str, Any]:
-        """Create the connection's marker, open, unless it exists (open or closed)."""
+    # ----- the gauge: the shards' markers and the count, changed in transactions ---------------
+    def applied_marker_action(self, shard_id: str, sequence_number: str, expires_at: int) -> dict[str, Any]:
+        """Record that the shard is applied through ``sequence_number``, unless it already is
+        (through it or a later one); the marker expires at ``expires_at`` (epoch seconds)."""
         return {
             "Put": {
                 "TableName": self.table_name,
-                "Item": {**_key(f"{MARKER_PREFIX}{connection_id}"), "open": {"BOOL": True}},
-                "ConditionExpression": "attribute_not_exists(#key)",
-                "ExpressionAttributeNames": {"#key": KEY},
-            }
-        }
-
-    def close_marker_action(self, connection_id: str, expires_at: int) -> dict[str, Any]:
-        """Close the connection's open marker and let it expire at ``expires_at`` (epoch seconds)."""
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": _key(f"{MARKER_PREFIX}{connection_id}"),
-                "UpdateExpression": "SET #open = :closed, #expires = :expires",
-                "ConditionExpression": "#open = :open",
-                "ExpressionAttributeNames": {"#open": "open", "#expires": EXPIRES},
-                "ExpressionAttributeValues": {
-                    ":open": {"BOOL": True},
-                    ":closed": {"BOOL": False},
-                    ":expires": {"N": str(expires_at)},
+                "Item": {
+                    **_key(f"{SHARD_PREFIX}{shard_id}"),
+                    "appliedThrough": {"S": sequence_number.zfill(SEQUENCE_DIGITS)},
+                    EXPIRES: {"N": str(expires_at)},
                 },
+                "ConditionExpression": "attribute_not_exists(#through) OR #through < :through",
+                "ExpressionAttributeNames": {"#through": "appliedThrough"},
+                "ExpressionAttributeValues": {":through": {"S": sequence_number.zfill(SEQUENCE_DIGITS)}},
             }
         }
 
@@ -113,31 +106,6 @@ class CountersTable:
             self._client.update_item(**self.count_action(delta)["Update"])
         except (ClientError, BotoCoreError) as exc:
             raise store_error("UpdateItem", exc) from exc
-
-    def mark_open(self, connection_id: str) -> None:
-        """Open the connection's marker, even over a closed one (the reconciliation's repair)."""
-        self._put({**_key(f"{MARKER_PREFIX}{connection_id}"), "open": {"BOOL": True}})
-
-    def open_markers(self) -> set[str]:
-        """The connections whose markers are open (a paginated, consistent scan)."""
-        found: set[str] = set()
-        try:
-            for page in self._client.get_paginator("scan").paginate(
-                TableName=self.table_name,
-                ProjectionExpression="#key",
-                FilterExpression="#open = :open",
-                ExpressionAttributeNames={"#key": KEY, "#open": "open"},
-                ExpressionAttributeValues={":open": {"BOOL": True}},
-                ConsistentRead=True,
-            ):
-                found |= {
-                    item[KEY]["S"].removeprefix(MARKER_PREFIX)
-                    for item in page["Items"]
-                    if item[KEY]["S"].startswith(MARKER_PREFIX)
-                }
-        except (ClientError, BotoCoreError) as exc:
-            raise store_error("Scan", exc) from exc
-        return found
 
     # ----- the sweeper's cursor ---------------------------------------------------------------
     def load_cursor(self) -> str | None:

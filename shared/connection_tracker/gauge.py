@@ -1,136 +1,114 @@
-"""The exact ``ActiveConnections`` gauge, kept in the counters table and replay-safe.
+"""The exact ``ActiveConnections`` gauge: one write per stream shard per tumbling window.
 
-The counters table holds one count item and one marker item per connection (``conn#<id>``).
-Applying a connection event writes, in one transaction, the marker change and the count change:
-INSERT creates the marker, open, if there is none; REMOVE closes an open marker and gives it a TTL
-(the stream's ``MaximumRecordAgeInSeconds`` plus a margin: as long as a record can be delivered
-again), so a replayed INSERT of a closed connection still finds it, and the table stays
-proportional to the open connections. A record Lambda delivers again (a retried batch, a
-re-batched bisection, a crash after the write but before the response) finds its marker already
-in that state: the transaction names it, and it is applied without it. Every change is atomic,
-so no crash can leave count and markers apart.
+The consumer's event source mapping has a tumbling window (``TumblingWindowInSeconds``, template
+parameter ``GaugeWindowSeconds``). Lambda hands each invocation the state the previous one of the
+window returned; the state here is the window's net change so far (+1 per INSERT, -1 per REMOVE)
+over exactly the records the invocations published (those before each one's first unfinished
+record), and the highest sequence number aggregated (:class:`WindowState`).
 
-Only the records before a batch's first failure are applied: Lambda delivers that record and
-everything after it again, in order, so a REMOVE is never applied before its INSERT.
+The window's final invocation (``isFinalInvokeForWindow``; or ``isWindowTerminatedEarly``, a
+segment of its own) applies the net change to the count item, in one transaction together with the
+shard's idempotency marker (``shard#<shardId>``, holding the highest sequence number applied): the
+transaction goes through only when the segment's highest sequence number is above the marker's.
+A retried final invocation (a crash after the write, a lost response; whole or bisected) carries a
+sequence number at or below it: the transaction is cancelled and nothing changes. Segments of a
+shard come in stream order, so a new one is always above the last applied.
+
+The marker lives while a retry is possible: as long as the mapping still delivers a record
+(``MaximumRecordAgeInSeconds``; then Lambda gives the records up) plus a margin for an invocation
+in flight; every application renews it, and one of a closed shard (DynamoDB Streams rolls its
+shards over) expires by TTL: the counters table holds the count and one item per open shard.
+
+Reconcile corrects drift that comes from outside the event flow (records given up after the
+retries, a state Lambda dropped, an edited count, Lambda's rare duplicate processing).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from connection_tracker.counters import TransactionCancelled
-from connection_tracker.store import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable
 
     from connection_tracker.counters import CountersTable
 
-# A closed marker (a tombstone) is kept while its INSERT can still be delivered again: as long as
-# the event source mapping delivers a record (MaximumRecordAgeInSeconds), plus this margin for a
-# batch in flight (a retried invocation, a consumer timeout).
-TOMBSTONE_MARGIN_SECONDS = 900
-# TransactWriteItems takes 100 actions: 99 markers and the count.
-_CHUNK = 99
+# A marker is kept while a final invocation can be retried: as long as the event source mapping
+# delivers a record (MaximumRecordAgeInSeconds), plus this margin for an invocation in flight (the
+# consumer's timeout, retries' back-off).
+MARKER_MARGIN_SECONDS = 900
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    connection_id: str
-    delta: int  # +1 opened, -1 closed or expired
-    position: int = 0  # index of the record in its batch
+class WindowState(BaseModel):
+    """What one invocation hands the next of its window (the response's ``state``)."""
 
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
-class GaugeUpdateFailed(RuntimeError):
-    """A transaction failed (after botocore's retries) for a reason other than a replay.
+    change: int = 0  # net change of the live connections over the records aggregated and not applied
+    sequence_number: str | None = Field(default=None, alias="sequenceNumber")  # highest aggregated
 
-    ``position`` is the batch index of the first change not applied; every change before it is.
-    """
+    def plus(self, change: int, sequence_number: str | None) -> WindowState:
+        """This state with an invocation's records (their net change, their highest number)."""
+        number = sequence_number or self.sequence_number
+        return self.model_copy(update={"change": self.change + change, "sequence_number": number})
 
-    def __init__(self, position: int, cause: str) -> None:
-        super().__init__(f"gauge update failed at record {position}: {cause}")
-        self.position = position
+    def applied(self) -> WindowState:
+        """The state once its change is in the count: a next segment starts from nothing."""
+        return self.model_copy(update={"change": 0})
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class ActiveConnectionsGauge:
     def __init__(self, counters: CountersTable, max_record_age_seconds: int) -> None:
         self.counters = counters
-        self.tombstone_seconds = max_record_age_seconds + TOMBSTONE_MARGIN_SECONDS
+        self.marker_seconds = max_record_age_seconds + MARKER_MARGIN_SECONDS
 
-    def _action(self, change: Change) -> dict[str, Any]:
-        if change.delta > 0:
-            return self.counters.open_marker_action(change.connection_id)
-        expires_at = int(time.time()) + self.tombstone_seconds
-        return self.counters.close_marker_action(change.connection_id, expires_at)
-
-    def apply(self, changes: Sequence[Change]) -> int:
-        """Apply the changes that are not applied yet, in order; return how many were.
-
-        Raises :class:`GaugeUpdateFailed` at the first chunk that fails: the chunks before it are
-        applied, and applying them again later (a redelivery) changes nothing.
-        """
-        applied = 0
-        for chunk in _chunks(changes):
-            try:
-                applied += self._apply_chunk(chunk)
-            except StoreError as exc:
-                raise GaugeUpdateFailed(chunk[0].position, str(exc)) from exc
-        return applied
-
-    def _apply_chunk(self, changes: list[Change]) -> int:
-        while changes:
-            delta = sum(change.delta for change in changes)
-            actions = [self._action(change) for change in changes]
-            if delta:
-                actions.append(self.counters.count_action(delta))
-            try:
-                self.counters.transact(actions)
-            except TransactionCancelled as exc:
-                replayed = {i for i, code in enumerate(exc.reasons) if code == "ConditionalCheckFailed"}
-                if not replayed:  # cancelled for another reason (a conflict): let Lambda retry
-                    raise
-                changes = [change for index, change in enumerate(changes) if index not in replayed]
-                continue
-            return len(changes)
-        return 0
+    def apply(self, shard_id: str, state: WindowState) -> bool:
+        """Add the segment's change to the count once; ``False`` when there was nothing to apply or
+        it was applied before (a retried final invocation). Raises ``StoreError`` otherwise."""
+        if not state.change or state.sequence_number is None:
+            return False
+        expires_at = int(time.time()) + self.marker_seconds
+        try:
+            self.counters.transact(
+                [
+                    self.counters.applied_marker_action(shard_id, state.sequence_number, expires_at),
+                    self.counters.count_action(state.change),
+                ]
+            )
+        except TransactionCancelled as exc:
+            if exc.reasons[:1] == ["ConditionalCheckFailed"]:  # the marker is at or above it: applied
+                return False
+            raise
+        return True
 
     def count(self) -> int:
         return self.counters.count()
 
     # ----- reconcile ---------------------------------------------------------------------------
-    def reconcile(self, live: Iterable[str]) -> dict[str, int]:
-        """Make markers and count agree with the live connections; return the drift found."""
-        live_ids = set(live)
-        marked = self.counters.open_markers()
-        missing = sorted(live_ids - marked)
-        orphaned = sorted(marked - live_ids)
-        for connection_id in missing:  # open, even over a tombstone: the item is there
-            self.counters.mark_open(connection_id)
-        self.apply([Change(connection_id, -1) for connection_id in orphaned])
-        before = self.count()
-        drift = len(live_ids) - before
-        if drift:
-            self.counters.add_to_count(drift)
-        return {
-            "live": len(live_ids),
-            "countBefore": before,
-            "drift": drift,
-            "missingMarkers": len(missing),
-            "orphanedMarkers": len(orphaned),
-        }
+    def reconcile(self, live: Callable[[], int], settle: Callable[[], bool]) -> dict[str, int]:
+        """Correct the drift that persists across a window; return what was found.
 
-
-def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
-    """Consecutive groups of at most 99 changes in which no connection appears twice (a
-    transaction may touch an item once), in their order."""
-    chunks: list[list[Change]] = [[]]
-    seen: set[str] = set()
-    for change in changes:
-        if len(chunks[-1]) == _CHUNK or change.connection_id in seen:
-            chunks.append([])
-            seen = set()
-        chunks[-1].append(change)
-        seen.add(change.connection_id)
-    return [chunk for chunk in chunks if chunk]
+        The count trails the table by the windows not yet closed (their changes wait in Lambda's
+        state), so one reading cannot tell a lag from a drift. A drift is measured twice, ``settle``
+        (a wait of one window and the batching window) apart; only what both readings show, in the
+        same direction, is corrected: a lag changes between them, a drift from outside stays.
+        """
+        first_live, first_count = live(), self.count()
+        first = first_live - first_count
+        found = {"live": first_live, "countBefore": first_count, "firstReading": first, "drift": 0}
+        if first and settle():
+            second_live, second_count = live(), self.count()
+            second = second_live - second_count
+            found.update(live=second_live, countBefore=second_count, secondReading=second)
+            if first * second > 0:
+                drift = min(first, second, key=abs)
+                self.counters.add_to_count(drift)
+                found["drift"] = drift
+        return found

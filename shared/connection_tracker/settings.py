@@ -45,6 +45,9 @@ class Settings(BaseModel):
         default=3600, alias="STREAM_MAX_RECORD_AGE_SECONDS", ge=60, le=604_800
     )
 
+    # the consumer's tumbling window (TumblingWindowInSeconds): how long the gauge trails the table
+    gauge_window_seconds: int = Field(default=60, alias="GAUGE_WINDOW_SECONDS", ge=1, le=900)
+
     @field_validator("ttl_hours")
     @classmethod
     def _finite(cls, value: float) -> float:

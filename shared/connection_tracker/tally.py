@@ -3,8 +3,8 @@
 Lambda's checkpoint rule decides what is published: when the response names a record, Lambda
 delivers again every record from the lowest named sequence number on. So an invocation publishes
 the records *before* the first one it could not finish (``done``), and only those: their counts,
-distributions, log lines, gauge changes and set-aside records. Everything from ``done`` on is
-published by the delivery that finishes it. One rule, applied here for all of them.
+distributions, log lines, their change to the gauge's window and set-aside records. Everything
+from ``done`` on is published by the delivery that finishes it. One rule, applied here for all of them.
 
 Each record has one outcome: a connection event, ignored (MODIFY and the like), set aside
 (malformed: it will never parse, so it is not retried) or failed (an unexpected error: retried).
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import MetricName
-from connection_tracker.gauge import Change
 from connection_tracker.observability import emit, logger, publish_distributions
 from connection_tracker.streams import ConnectionEvent, EventKind, MalformedRecord, classify, sequence_number
 
@@ -92,13 +91,19 @@ class BatchTally:
         """Index of the first failed record (the batch's length when none failed)."""
         return next((i for i, o in enumerate(self.outcomes) if isinstance(o, Failed)), len(self.outcomes))
 
-    def gauge_changes(self, done: int) -> list[Change]:
-        """The gauge changes of the records before ``done``, in order."""
-        return [
-            Change(o.connection_id, +1 if o.kind is EventKind.OPENED else -1, position)
-            for position, o in enumerate(self.outcomes[:done])
+    def gauge_change(self, done: int) -> int:
+        """The net change of the live connections over the records before ``done``."""
+        return sum(
+            +1 if o.kind is EventKind.OPENED else -1
+            for o in self.outcomes[:done]
             if isinstance(o, ConnectionEvent)
-        ]
+        )
+
+    def last_sequence_number(self, done: int) -> str | None:
+        """The highest sequence number of the records before ``done`` (``None``: none has one; a
+        malformed one, not all digits, does not count)."""
+        numbers = [n.lstrip("0") or "0" for n in self.sequence_numbers[:done] if n and n.isdigit()]
+        return max(numbers, key=lambda n: (len(n), n)) if numbers else None
 
     def set_aside(self, done: int) -> list[tuple[int, SetAside]]:
         """The malformed records before ``done``, with their positions."""

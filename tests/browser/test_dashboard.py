@@ -56,7 +56,7 @@ def driver():
 
 
 def test_the_dashboard_shows_what_the_stack_does(tmp_path, driver):
-    stack = start_stack(tmp_path, "--batch-window", "0.2")
+    stack = start_stack(tmp_path, "--batch-window", "0.2", "--parameter-overrides", "GaugeWindowSeconds=2")
     try:
         driver.get(stack.ready["dashboardUrl"])
         wait_rendered(driver)

@@ -46,7 +46,11 @@ def dead_letters(stack) -> list[dict]:
 
 
 def test_counts_stay_exact_through_lost_disconnects_poison_and_a_killed_consumer(tmp_path):
-    stack = start_stack(tmp_path, "--ttl-seconds", "8", "--ttl-period", "0.3", "--batch-window", "0.2")
+    stack = start_stack(
+        tmp_path,
+        *("--ttl-seconds", "8", "--ttl-period", "0.3", "--batch-window", "0.2"),
+        *("--parameter-overrides", "GaugeWindowSeconds=2"),  # the gauge as fresh as 2 s
+    )
     loop = asyncio.new_event_loop()
     started = time.time()
     try:
@@ -104,7 +108,7 @@ def test_counts_stay_exact_through_lost_disconnects_poison_and_a_killed_consumer
         # the gauge was exact all along: the reconciliation finds nothing to correct, and the
         # reading it emits (the newest one; the consumer's last ones may share a second) is 0
         found = local_call(stack, "invoke/ReconcileFunction", {})
-        assert (found["drift"], found["live"], found["orphanedMarkers"]) == (0, 0, 0)
+        assert (found["drift"], found["live"]) == (0, 0)
         wait_for(lambda: reader.latest("ActiveConnections") == 0, timeout=30, interval=0.5)
         assert totals["ConnectAccepted"] == accepted
         assert totals["ConnectionsOpened"] == accepted

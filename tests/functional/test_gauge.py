@@ -1,4 +1,11 @@
-"""The ActiveConnections gauge: exact, and unchanged by anything Lambda delivers twice."""
+"""The ActiveConnections gauge, one write per shard per tumbling window: exact, and unchanged by
+anything Lambda delivers or invokes twice.
+
+Each test drives the consumer as Lambda's tumbling windows do ("Implementing stateful DynamoDB
+stream processing in Lambda", https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-windows.html):
+every invocation gets the state the previous successful one of its window returned, and the
+window's final invocation (``isFinalInvokeForWindow``) comes once the window has closed.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,9 @@ import time
 import pytest
 
 from connection_tracker.catalogue import MetricName
-from connection_tracker.counters import KEY, CountersTable
-from connection_tracker.gauge import TOMBSTONE_MARGIN_SECONDS, ActiveConnectionsGauge
+from connection_tracker.counters import KEY, SHARD_PREFIX, CountersTable
+from connection_tracker.gauge import MARKER_MARGIN_SECONDS, ActiveConnectionsGauge
+from sam_template.handlers import LambdaContext, load_handler
 
 
 @pytest.fixture
@@ -18,71 +26,145 @@ def gauge(dynamodb, counters):
 
 
 @pytest.fixture
-def consume(invoke, table, counters):
-    def call(*batch):
-        return invoke("StreamMetricsFunction", {"Records": [copy.deepcopy(r) for r in batch]})
+def window(event, invoke, table, counters):
+    """Invoke the consumer with a tumbling-window event (tests/events/stream_window.json's shape):
+    ``window(*records, state=..., final=..., early=..., shard=...)``; answers the response."""
+    shape = event("stream_window")
+
+    def call(*records, state=None, final=False, early=False, shard=None):
+        payload = {
+            **copy.deepcopy(shape),
+            "Records": [copy.deepcopy(r) for r in records],
+            "state": {} if state is None else state,
+            "isFinalInvokeForWindow": final,
+            "isWindowTerminatedEarly": early,
+        }
+        if shard is not None:
+            payload["shardId"] = shard
+        return invoke("StreamMetricsFunction", payload)
 
     return call
 
 
-def test_the_gauge_counts_live_connections(consume, records, gauge, output):
+def number(record) -> str:
+    return record["dynamodb"]["SequenceNumber"]
+
+
+def count_item(dynamodb, counters):
+    return dynamodb.get_item(TableName=counters, Key={KEY: {"S": "activeConnections"}}).get("Item")
+
+
+def test_the_real_shaped_event_hands_on_its_state(window, event, output):
+    """The sample event is mid-window with a state of +3: an INSERT and a REMOVE leave it at +3,
+    through the REMOVE's sequence number."""
+    sample = event("stream_window")
+    response = window(*sample["Records"], state=sample["state"])
+    assert response == {
+        "batchItemFailures": [],
+        "state": {"change": 3, "sequenceNumber": number(sample["Records"][1])},
+    }
+
+
+def test_an_invocation_mid_window_returns_the_net_change_and_writes_nothing(
+    window, records, dynamodb, counters, dynamodb_requests, output
+):
     a, b, c = (records("opened", name) for name in "abc")
-    assert consume(a, b, c, records("closed", "b")) == {"batchItemFailures": []}
+    closed, expired = records("closed", "a"), records("expired", "b")
+
+    first = window(a, b, c)
+    assert first["state"] == {"change": 3, "sequenceNumber": number(c)}
+    second = window(closed, expired, state=first["state"])
+    assert second["state"] == {"change": 1, "sequenceNumber": number(expired)}
+
+    assert dynamodb_requests.count("TransactWriteItems") == 0
+    assert count_item(dynamodb, counters) is None
+    printed = output()  # each record's metrics are still published by the invocation that has it
+    assert printed.metric_values()[MetricName.CONNECTIONS_OPENED] == [3.0]
+    assert MetricName.ACTIVE_CONNECTIONS not in printed.metric_values()
+
+
+def test_the_final_invocation_applies_the_window_once_and_emits_the_gauge(
+    window, records, gauge, dynamodb_requests, output
+):
+    state = window(*(records("opened", name) for name in "abcd"))["state"]
+    closing = records("closed", "a")
+    response = window(closing, state=state, final=True)
+
+    assert gauge.count() == 3
+    assert response["state"] == {"change": 0, "sequenceNumber": number(closing)}  # nothing left
+    assert dynamodb_requests.count("TransactWriteItems") == 1  # one write for the whole window
+    printed = output()
+    assert printed.metric_values()[MetricName.ACTIVE_CONNECTIONS] == [3.0]
+    assert printed.log("gauge updated")["change"] == 3
+
+
+def test_the_final_invocation_comes_with_or_without_records(window, records, gauge):
+    state = window(records("opened", "a"), records("opened", "b"))["state"]
+    window(state=state, final=True)  # the window closed with nothing new: only the state
     assert gauge.count() == 2
-    assert output().metric_values()[MetricName.ACTIVE_CONNECTIONS] == [2.0]
-    consume(records("expired", "a"))
-    assert gauge.count() == 1
 
 
-def test_a_replayed_batch_changes_nothing(consume, records, gauge, output):
-    batch = [records("opened", "a"), records("opened", "b"), records("closed", "a")]
-    consume(*batch)
+def test_a_retried_final_invocation_changes_nothing(window, records, gauge, output, dynamodb_requests):
+    """A crash right after the write (or a lost response): Lambda invokes the final invocation
+    again, with the state from before it."""
+    state = window(records("opened", "a"), records("opened", "b"))["state"]
+    final = [records("opened", "c"), records("closed", "a")]
+    window(*final, state=state, final=True)
     output()
-    consume(*batch)  # Lambda's retry after a timeout, or after a crash past the gauge's write
-    assert gauge.count() == 1
+
+    window(*final, state=state, final=True)
+
+    assert gauge.count() == 2
     line = output().log("gauge updated")
-    assert (line["applied"], line["replayed"]) == (0, 3)
+    assert (line["replayed"], line["activeConnections"]) == (True, 2)
 
 
-def test_a_replayed_insert_of_a_closed_connection_is_not_counted_again(consume, records, gauge):
-    opened = records("opened", "a")
-    consume(opened, records("closed", "a"))
-    consume(opened)  # the first half of a bisected batch, delivered after the whole of it
-    assert gauge.count() == 0
+def test_a_bisected_retry_of_a_final_invocation_changes_nothing(window, records, gauge):
+    state = window(records("opened", "a"))["state"]
+    final = [records("opened", name) for name in "bcde"]
+    window(*final, state=state, final=True)
+
+    halved = window(*final[:2], state=state, final=True)  # the first half of the batch, retried
+    window(*final[2:], state=halved["state"], final=True)  # then the rest, from the returned state
+
+    assert gauge.count() == 5
 
 
-def test_a_bisected_redelivery_changes_nothing(consume, records, gauge):
-    batch = [records("opened", name) for name in "abcd"]
-    consume(*batch)
-    consume(*batch[:2])
-    consume(*batch[2:])
-    assert gauge.count() == 4
+def test_a_window_terminated_early_is_applied_as_a_segment_of_its_own(window, records, gauge):
+    state = window(records("opened", "a"), records("opened", "b"))["state"]
+    ended = window(state=state, early=True)  # the state grew past 1 MB: Lambda ends the window
+    assert gauge.count() == 2
+    assert ended["state"]["change"] == 0
+
+    # the same window goes on with a fresh state; its final invocation applies the rest once
+    rest = window(records("closed", "a"), records("opened", "c"))["state"]
+    window(state=rest, final=True)
+    window(state=rest, final=True)  # retried
+    assert gauge.count() == 2  # the rest of the window: one closed, one opened
 
 
-def test_a_malformed_record_is_set_aside_and_the_rest_of_the_batch_applied(consume, records, gauge):
-    a, b, c = (records("opened", name) for name in "abc")
-    poisoned = copy.deepcopy(b)
-    poisoned["dynamodb"]["NewImage"]["createdAt"] = {"N": "soon"}
+def test_each_shard_keeps_its_own_marker(window, records, gauge, dynamodb, counters):
+    window(records("opened", "a"), final=True, shard="shardId-1")
+    window(records("opened", "b"), records("opened", "c"), final=True, shard="shardId-2")
+    assert gauge.count() == 3
+    for shard in ("shardId-1", "shardId-2"):
+        assert dynamodb.get_item(TableName=counters, Key={KEY: {"S": f"{SHARD_PREFIX}{shard}"}}).get("Item")
 
-    assert consume(a, poisoned, c) == {"batchItemFailures": []}
-    assert gauge.count() == 2  # b is on the dead-letter queue, never retried
 
+class Fails:
+    """Answers every attempt of the request it is registered for with a server error (botocore
+    retries it, then gives up) while ``failing``. moto has applied each attempt by then: the
+    request landed but its answer was lost, the harder case for a retry."""
 
-class TransactionsFail:
-    """Lets ``allowed`` TransactWriteItems requests through, then answers every later attempt with a
-    server error (botocore retries it, then gives up). moto has applied the request by then: the
-    write landed but its answer was lost, the harder case for a replay."""
-
-    def __init__(self, allowed: int) -> None:
-        self.allowed = allowed
+    def __init__(self) -> None:
+        self.failing = True
 
     def __call__(self, request, **_):
-        if self.allowed > 0:
-            self.allowed -= 1
+        if not self.failing:
             return None
         from botocore.awsrequest import AWSResponse
 
-        body = b'{"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "injected"}'
+        body = b'{"__type": "InternalServerError", "message": "injected"}'
 
         class Raw:
             def stream(self, **_):
@@ -91,115 +173,188 @@ class TransactionsFail:
         return AWSResponse(request.url, 500, {"Content-Type": "application/x-amz-json-1.0"}, Raw())
 
 
-def test_a_gauge_failure_at_record_k_names_k_and_counts_nothing_from_it_on(
-    consume, records, gauge, output, default_session
+def test_the_state_covers_only_the_records_before_the_first_unfinished_one(
+    window, records, gauge, output, default_session, dead_letters
 ):
-    batch = [records("opened", f"c{n:03}") for n in range(150)]  # two transactions: 99 + 51
-    failing = TransactionsFail(allowed=1)
-    default_session.register("before-send.dynamodb.TransactWriteItems", failing)
+    """A record the dead-letter queue did not take is named; the state leaves it and everything
+    after it to the delivery that finishes it."""
+    a, b = records("opened", "a"), records("opened", "b")
+    poisoned = copy.deepcopy(records("opened", "p"))
+    poisoned["dynamodb"]["NewImage"]["createdAt"] = {"N": "soon"}
+    c = records("opened", "c")
+    queue = Fails()
+    default_session.register("before-send.sqs.SendMessage", queue)
 
-    response = consume(*batch)
+    response = window(a, b, poisoned, c)
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": batch[99]["dynamodb"]["SequenceNumber"]}]}
-    printed = output()
-    assert printed.metric_values()[MetricName.CONNECTIONS_OPENED] == [99.0]
-    assert len([line for line in printed.logs if line["message"] == "connection opened"]) == 99
+    assert response["batchItemFailures"] == [{"itemIdentifier": number(poisoned)}]
+    assert response["state"] == {"change": 2, "sequenceNumber": number(b)}
+    assert output().metric_values()[MetricName.CONNECTIONS_OPENED] == [2.0]
 
-    failing.allowed = 10**6  # the table answers again
-    assert consume(*batch[99:]) == {"batchItemFailures": []}  # Lambda's redelivery from k
-    assert output().metric_values()[MetricName.CONNECTIONS_OPENED] == [51.0]
-    assert gauge.count() == 150
-
-
-def test_replaying_a_batch_after_a_partial_failure_counts_each_record_exactly_once(
-    consume, records, gauge, output, default_session, dead_letters
-):
-    batch = [records("opened", f"c{n:03}") for n in range(150)]
-    batch[10]["dynamodb"]["NewImage"]["createdAt"] = {"N": "soon"}  # malformed: set aside once
-    failing = TransactionsFail(allowed=1)
-    default_session.register("before-send.dynamodb.TransactWriteItems", failing)
-
-    deliveries = 0
-    pending = batch
-    opened = 0.0
-    while pending:  # what Lambda does: deliver again from the lowest named sequence number
-        deliveries += 1
-        response = consume(*pending)
-        failing.allowed = 10**6  # the table is back after the first delivery
-        opened += sum(output().metric_values().get(MetricName.CONNECTIONS_OPENED, []))
-        named = [item["itemIdentifier"] for item in response["batchItemFailures"]]
-        numbers = [record["dynamodb"]["SequenceNumber"] for record in pending]
-        pending = pending[numbers.index(min(named)) :] if named else []
-
-    assert deliveries == 2
-    assert opened == 149
-    assert gauge.count() == 149
-    assert len(dead_letters.messages()) == 1
-
-
-def test_a_remove_is_never_applied_before_its_insert(consume, records, gauge):
-    opened, closed = records("opened", "a"), records("closed", "a")
-    poisoned = copy.deepcopy(opened)
-    poisoned["dynamodb"]["NewImage"].pop("connectionId")
-    consume(poisoned, closed)
-    assert gauge.count() == 0
-    consume(opened, closed)
-    assert gauge.count() == 0
-
-
-def test_a_failing_gauge_write_hands_the_batch_back(consume, records, dynamodb, counters, monkeypatch):
-    dynamodb.delete_table(TableName=counters)
-    batch = [records("opened", "a"), records("opened", "b")]
-    response = consume(*batch)
-    assert response == {"batchItemFailures": [{"itemIdentifier": batch[0]["dynamodb"]["SequenceNumber"]}]}
-
-
-def test_without_a_counters_table_there_is_no_gauge(invoke, table, records, output, monkeypatch):
-    monkeypatch.delenv("COUNTERS_TABLE", raising=False)
-    invoke("StreamMetricsFunction", {"Records": [records("opened", "a")]})
-    assert MetricName.ACTIVE_CONNECTIONS not in output().metric_values()
-
-
-def test_reconcile_corrects_injected_drift(
-    invoke, consume, records, gauge, dynamodb, table, counters, output
-):
-    consume(*(records("opened", name) for name in "abc"))
-    for name in "abc":
-        dynamodb.put_item(
-            TableName=table, Item={"connectionId": {"S": name}, "createdAt": {"N": "1"}, "ttl": {"N": "1"}}
-        )
-    # drift: a lost marker, an orphaned marker and a wrong count
-    dynamodb.delete_item(TableName=counters, Key={KEY: {"S": "conn#a"}})
-    dynamodb.put_item(TableName=counters, Item={KEY: {"S": "conn#ghost"}, "open": {"BOOL": True}})
-    dynamodb.update_item(
-        TableName=counters,
-        Key={KEY: {"S": "activeConnections"}},
-        UpdateExpression="SET #c = :c",
-        ExpressionAttributeNames={"#c": "count"},
-        ExpressionAttributeValues={":c": {"N": "42"}},
-    )
-    output()
-
-    found = invoke("ReconcileFunction", {})
-
+    queue.failing = False
+    again = window(poisoned, c, state=response["state"], final=True)  # Lambda's redelivery from k
+    assert again["batchItemFailures"] == []
     assert gauge.count() == 3
-    assert gauge.counters.open_markers() == {"a", "b", "c"}
-    assert (found["missingMarkers"], found["orphanedMarkers"], found["live"]) == (1, 1, 3)
-    printed = output()
-    assert printed.log("gauge reconciled")["level"] == "WARNING"
-    assert printed.metric_values()[MetricName.ACTIVE_CONNECTIONS] == [3.0]
-    # the gauge keeps counting exactly after the correction
-    consume(records("closed", "b"))
+    # the queue holds the poisoned record only (the failed attempts landed, their answers lost)
+    bodies = {message["Body"] for message in dead_letters.messages()}
+    assert len(bodies) == 1
+    assert number(poisoned) in bodies.pop()
+
+
+def test_a_partial_failure_in_a_final_invocation_applies_what_is_before_it_once(
+    window, records, gauge, default_session, dead_letters
+):
+    a = records("opened", "a")
+    poisoned = copy.deepcopy(records("opened", "p"))
+    poisoned["dynamodb"].pop("NewImage")
+    b = records("opened", "b")
+    queue = Fails()
+    default_session.register("before-send.sqs.SendMessage", queue)
+    first = window(a, poisoned, b, final=True)
+    assert gauge.count() == 1
+
+    queue.failing = False
+    window(poisoned, b, state=first["state"], final=True)  # the rest, with the state returned
     assert gauge.count() == 2
 
 
-def test_a_closed_marker_lives_as_long_as_its_records_can_be_delivered_again(
-    consume, records, dynamodb, counters, template, monkeypatch
+def test_a_malformed_record_is_set_aside_and_moves_the_window_on(window, records, gauge, dead_letters):
+    opened = records("opened", "a")
+    poisoned = copy.deepcopy(records("opened", "p"))
+    poisoned["dynamodb"]["NewImage"]["ttl"] = {"N": "never"}
+    response = window(opened, poisoned, final=True)
+    assert response["batchItemFailures"] == []
+    assert response["state"]["sequenceNumber"] == number(poisoned)
+    assert gauge.count() == 1
+    assert len(dead_letters.messages()) == 1
+
+
+def test_a_final_invocation_whose_write_fails_fails_and_publishes_nothing(
+    window, records, gauge, output, default_session
+):
+    failing = Fails()  # registered before the functions' clients are made
+    failing.failing = False
+    default_session.register("before-send.dynamodb.TransactWriteItems", failing)
+    state = window(records("opened", "a"))["state"]
+    output()
+    failing.failing = True
+    final = [records("opened", "b"), records("opened", "c")]
+
+    with pytest.raises(RuntimeError, match="gauge"):  # a function error: Lambda invokes it again
+        window(*final, state=state, final=True)
+    printed = output()
+    assert MetricName.CONNECTIONS_OPENED not in printed.metric_values()
+    assert printed.log("gauge update failed")["level"] == "ERROR"
+
+    failing.failing = False
+    window(*final, state=state, final=True)  # the retry, with the state from before the failure
+    assert gauge.count() == 3
+    assert output().metric_values()[MetricName.CONNECTIONS_OPENED] == [2.0]
+
+
+def test_without_a_tumbling_window_the_gauge_is_not_kept_and_says_so(
+    invoke, table, counters, records, gauge, output
+):
+    from connection_tracker import consumer
+
+    consumer._warn_no_window.cache_clear()  # a new execution environment
+    for name in "ab":
+        response = invoke("StreamMetricsFunction", {"Records": [records("opened", name)]})
+        assert response == {"batchItemFailures": []}  # a plain stream response: no state
+    assert gauge.count() == 0
+    warnings = [line for line in output().logs if line.get("level") == "WARNING"]
+    assert len(warnings) == 1  # once per execution environment
+    assert "TumblingWindowInSeconds" in warnings[0]["message"]
+
+
+def test_without_a_counters_table_there_is_no_gauge(window, records, output, monkeypatch):
+    monkeypatch.delenv("COUNTERS_TABLE", raising=False)
+    response = window(records("opened", "a"), final=True)
+    assert response["state"]["change"] == 1
+    assert MetricName.ACTIVE_CONNECTIONS not in output().metric_values()
+
+
+def test_a_marker_lives_as_long_as_a_final_invocation_can_be_retried(
+    window, records, dynamodb, counters, template, monkeypatch
 ):
     max_age = int(template.parameter_defaults()["StreamMaxRecordAgeSeconds"])
     monkeypatch.setenv("STREAM_MAX_RECORD_AGE_SECONDS", str(max_age))
-    consume(records("opened", "a"), records("closed", "a"))
-    marker = dynamodb.get_item(TableName=counters, Key={KEY: {"S": "conn#a"}})["Item"]
+    window(records("opened", "a"), final=True, shard="shardId-ttl")
+    marker = dynamodb.get_item(TableName=counters, Key={KEY: {"S": f"{SHARD_PREFIX}shardId-ttl"}})["Item"]
     lives = int(marker["expiresAt"]["N"]) - time.time()
-    assert max_age < lives <= max_age + TOMBSTONE_MARGIN_SECONDS  # not a day: the table stays small
-    assert lives < 86_400
+    assert max_age < lives <= max_age + MARKER_MARGIN_SECONDS  # not a day: the table stays small
+
+
+# ----- reconcile -----------------------------------------------------------------------------------
+@pytest.fixture
+def reconcile(template, monkeypatch):
+    """The reconciliation, its wait for the window replaced by ``during_wait`` (what happens in
+    the stack meanwhile)."""
+    import time as clock
+
+    waits: list[float] = []
+    happenings: list = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        for happening in happenings:
+            happening()
+
+    monkeypatch.setattr(clock, "sleep", sleep)
+    handler = load_handler(template, "ReconcileFunction")
+
+    def call(*during_wait):
+        happenings[:] = during_wait
+        return handler({}, LambdaContext(function_name="ReconcileFunction", remaining_ms=300_000)), waits
+
+    return call
+
+
+def put_items(dynamodb, table, *names):
+    for name in names:
+        dynamodb.put_item(
+            TableName=table, Item={"connectionId": {"S": name}, "createdAt": {"N": "1"}, "ttl": {"N": "1"}}
+        )
+
+
+def test_reconcile_corrects_a_drift_that_persists_across_a_window(
+    window, records, gauge, dynamodb, table, reconcile, output, monkeypatch
+):
+    monkeypatch.setenv("GAUGE_WINDOW_SECONDS", "30")
+    window(*(records("opened", name) for name in "abc"), final=True)
+    put_items(dynamodb, table, "a", "b", "c")
+    gauge.counters.add_to_count(39)  # drift from outside the event flow: a count edited by hand
+    output()
+
+    found, waits = reconcile()
+
+    assert (found["drift"], found["live"]) == (-39, 3)
+    assert gauge.count() == 3
+    assert waits == [30 + 10]  # counted again one window (and the batching window) later
+    printed = output()
+    assert printed.log("gauge reconciled")["level"] == "WARNING"
+    assert printed.metric_values()[MetricName.ACTIVE_CONNECTIONS] == [3.0]
+    assert printed.metric_values()[MetricName.ACTIVE_CONNECTIONS_DRIFT] == [-39.0]
+    window(records("closed", "b"), final=True)  # the gauge keeps counting exactly after it
+    assert gauge.count() == 2
+
+
+def test_reconcile_does_not_mistake_the_window_lag_for_drift(
+    window, records, gauge, dynamodb, table, reconcile
+):
+    state = window(records("opened", "a"), records("opened", "b"))["state"]  # its window is open
+    put_items(dynamodb, table, "a", "b")
+
+    # the table has two items the gauge does not count yet; while reconcile waits, the window
+    # closes and its final invocation applies them
+    found, _ = reconcile(lambda: window(state=state, final=True))
+
+    assert (found["firstReading"], found["secondReading"], found["drift"]) == (2, 0, 0)
+    assert gauge.count() == 2
+
+
+def test_reconcile_without_drift_answers_at_once(window, records, gauge, dynamodb, table, reconcile):
+    window(records("opened", "a"), final=True)
+    put_items(dynamodb, table, "a")
+    found, waits = reconcile()
+    assert (found["drift"], found["live"], waits) == (0, 1, [])

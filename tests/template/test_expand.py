@@ -142,3 +142,12 @@ def test_a_managed_policy_named_without_its_arn_is_explained(tmp_path):
     )
     with pytest.raises(TranslationError, match="use its ARN"):
         expand(template)
+
+
+def test_parameter_overrides_reach_the_expanded_template_the_mapping_reads():
+    written = load_template()
+    parameters = {**written.parameter_defaults(), "GaugeWindowSeconds": "5"}
+    (source,) = stream_sources(expand(written, parameters), parameters)
+    assert source.settings.tumbling_window == 5
+    (default,) = stream_sources(expand(written, written.parameter_defaults()))
+    assert default.settings.tumbling_window == int(written.parameter_defaults()["GaugeWindowSeconds"])

@@ -47,11 +47,24 @@ def test_dead_letter_queue_is_encrypted():
     assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue
 
 
-def test_the_gauge_keeps_tombstones_as_long_as_the_mapping_delivers_a_record():
+def test_the_gauge_keeps_its_markers_as_long_as_the_mapping_delivers_a_record():
     """One parameter sets how old a record the mapping still delivers and how long the consumer
-    keeps closed markers (the gauge adds its margin): they cannot drift apart."""
+    keeps its shards' markers (the gauge adds its margin): they cannot drift apart."""
     function = load_template().properties("StreamMetricsFunction")
     (source,) = [e["Properties"] for e in function["Events"].values() if e["Type"] == "DynamoDB"]
     variables = function["Environment"]["Variables"]
     assert source["MaximumRecordAgeInSeconds"] == {"Ref": "StreamMaxRecordAgeSeconds"}
     assert variables["STREAM_MAX_RECORD_AGE_SECONDS"] == {"Ref": "StreamMaxRecordAgeSeconds"}
+
+
+def test_the_gauge_window_is_the_mappings_tumbling_window_and_reconciles_knowledge():
+    """``GaugeWindowSeconds`` (default 60, Lambda's range 1-900 for a window that exists) sets the
+    consumer's tumbling window and tells the reconciliation how long the gauge trails the table."""
+    template = load_template()
+    parameter = template.body["Parameters"]["GaugeWindowSeconds"]
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (60, 1, 900)
+    function = template.properties("StreamMetricsFunction")
+    (source,) = [e["Properties"] for e in function["Events"].values() if e["Type"] == "DynamoDB"]
+    assert source["TumblingWindowInSeconds"] == {"Ref": "GaugeWindowSeconds"}
+    reconcile = template.properties("ReconcileFunction")["Environment"]["Variables"]
+    assert reconcile["GAUGE_WINDOW_SECONDS"] == {"Ref": "GaugeWindowSeconds"}

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from connection_tracker.connections_api import endpoint
 from connection_tracker.dead_letter import MAX_BODY_BYTES, message_body
-from connection_tracker.gauge import Change, _chunks
+from connection_tracker.gauge import WindowState
 from connection_tracker.streams import EventKind, MalformedRecord, classify, sequence_number
 from connection_tracker.tally import BatchTally, Failed, SetAside, UnnamedFailure
 
@@ -97,17 +97,18 @@ def test_only_the_records_before_done_are_published_and_the_response_names_done(
     tally = tally_of(sample[OPENED], sample[CLOSED], sample[EXPIRED])
 
     assert tally.response(1) == {"batchItemFailures": [{"itemIdentifier": "111300000000000000003"}]}
-    assert [change.connection_id for change in tally.gauge_changes(1)] == [
-        sample[OPENED]["dynamodb"]["Keys"]["connectionId"]["S"]
-    ]
+    assert tally.gauge_change(1) == +1
+    assert tally.last_sequence_number(1) == sample[OPENED]["dynamodb"]["SequenceNumber"]
     assert tally.summary(1)["opened"] == 1
     assert tally.summary(1)["closed"] == 0
     assert tally.summary(1)["redelivered"] == 2
 
 
-def test_gauge_changes_carry_their_record_positions(sample):
-    tally = tally_of(sample[OPENED], sample[MODIFIED], sample[CLOSED])
-    assert [(c.delta, c.position) for c in tally.gauge_changes(3)] == [(+1, 0), (-1, 2)]
+def test_the_gauge_change_is_the_net_of_the_connection_events_before_done(sample):
+    tally = tally_of(sample[OPENED], sample[MODIFIED], sample[CLOSED], sample[EXPIRED])
+    assert [tally.gauge_change(done) for done in range(5)] == [0, 1, 1, 0, -1]
+    assert tally.last_sequence_number(0) is None
+    assert tally.last_sequence_number(4) == sample[EXPIRED]["dynamodb"]["SequenceNumber"]
 
 
 def test_an_unexpected_error_fails_its_record_or_sets_it_aside_when_it_cannot_be_named(sample, monkeypatch):
@@ -134,14 +135,20 @@ def test_a_failure_that_cannot_be_named_fails_the_invocation_instead(sample):
         tally.response(1)
 
 
-# ----- the gauge's transactions -------------------------------------------------------------------
-def test_chunks_hold_at_most_99_changes_and_never_one_connection_twice():
-    changes = [Change(f"c{n}", +1, n) for n in range(200)]
-    assert [len(chunk) for chunk in _chunks(changes)] == [99, 99, 2]
+# ----- the window's state -----------------------------------------------------------------------
+def test_a_window_state_adds_up_and_starts_over_once_applied():
+    state = WindowState.model_validate({})  # the first invocation of a window gets {}
+    state = state.plus(+3, "120").plus(-1, None)
+    assert state.dump() == {"change": 2, "sequenceNumber": "120"}
+    assert state.applied().dump() == {"change": 0, "sequenceNumber": "120"}
+    assert WindowState.model_validate(state.dump()) == state  # what Lambda hands back
 
-    repeated = [Change("a", +1, 0), Change("b", +1, 1), Change("a", -1, 2), Change("c", +1, 3)]
-    assert [[c.position for c in chunk] for chunk in _chunks(repeated)] == [[0, 1], [2, 3]]
-    assert _chunks([]) == []
+
+def test_sequence_numbers_compare_as_numbers_not_as_text(sample):
+    short, long = copy.deepcopy(sample[OPENED]), copy.deepcopy(sample[CLOSED])
+    short["dynamodb"]["SequenceNumber"] = "900000000000000000000"  # 21 digits
+    long["dynamodb"]["SequenceNumber"] = "1000000000000000000000"  # 22: higher
+    assert tally_of(long, short).last_sequence_number(2) == "1000000000000000000000"
 
 
 # ----- small rules ----------------------------------------------------------------------------------
