@@ -47,10 +47,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         logger.error("disconnect failed", extra={"operation": exc.operation, "errorCode": exc.code})
         return response(500, "internal error")
 
-    # DEBUG: the stream consumer's "connection closed" line is the connection log (no line twice)
+    # The stream consumer's "connection closed" line is the connection log; this line adds only
+    # what the consumer cannot know, the close code and reason ("Why connections ended" query).
     if removed is None:
         logger.debug("connection already gone")
     else:
-        logger.debug("connection removed", extra={"clientId": removed.get("clientId")})
+        logger.info("connection removed")
         emit(MetricName.DISCONNECT_HANDLED)
     return response(200, "disconnected")
