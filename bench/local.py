@@ -15,10 +15,10 @@ from pathlib import Path
 
 from bench.common import ROOT, print_table
 from connection_tracker.websocket import ConnectRequest
-from local_stack import aws
-from local_stack.loadgen import LoadPlan, LoadResult, generate
-from local_stack.process import StackProcess
-from local_stack.view import MetricsReader
+from local_stack.dashboard.terminal import MetricsReader
+from local_stack.harness.loadgen import LoadPlan, LoadResult, generate
+from local_stack.harness.process import StackProcess
+from local_stack.provisioning import emulator as aws
 from sam_template.model import load_template
 from sam_template.tables import create_table
 

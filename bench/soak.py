@@ -1,7 +1,7 @@
 """Soak: the local stack under a steady load for a long time (``python -m bench soak``, 30 minutes;
 not part of ``make test``, which runs a two-minute one).
 
-Connections are opened at a steady rate and each held a moment (``local_stack.loadgen.steady``);
+Connections are opened at a steady rate and each held a moment (``local_stack.harness.loadgen.steady``);
 every interval reports connects per second, connect latency, the stream consumer's iterator age
 (from the stack's status lines) and the resident memory of every process of the stack. At the
 end, every accepted connection must be counted in ``ConnectionsOpened``.
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import print_table
-from local_stack import aws
-from local_stack.loadgen import SteadyPlan, steady
-from local_stack.process import StackProcess
-from local_stack.view import MetricsReader
+from local_stack.dashboard.terminal import MetricsReader
+from local_stack.harness.loadgen import SteadyPlan, steady
+from local_stack.harness.process import StackProcess
+from local_stack.provisioning import emulator as aws
 
 # offered in turn, lowest first, until one is not sustained: every rate above it would overload the
 # stack, and an overloaded stack keeps what the overload made it allocate (the soak would start with
@@ -81,7 +81,7 @@ def memory_mb(pid: int) -> dict[str, Any]:
             continue
         resident[f"{process} {name}"] = round(rss_kb / 1024, 1)
         proportional_kb += _kilobytes(process, "smaps_rollup", "Pss") or 0
-        if b"local_stack.moto_server" in command:
+        if b"local_stack.provisioning.server" in command:
             emulation_kb = rss_kb
     return {
         "residentMB": round(sum(resident.values()), 1),

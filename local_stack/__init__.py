@@ -1,8 +1,23 @@
-"""The local stack: the whole connection tracker on one machine, no AWS account.
+"""The local stack: any SAM WebSocket application (this project's connection tracker by default)
+on one machine, with no AWS account.
 
-``python -m local_stack`` (``make dev``) starts moto in server mode, provisions the template's
-resources, serves a WebSocket endpoint that emulates API Gateway, runs the functions in execution
-environments of their own and polls the table's stream like Lambda's event source mapping.
-Importing the package has no side effect; the program puts the template's layers on ``sys.path``
-when it starts (``__main__``), as Lambda mounts them at ``/opt/python``.
+``python -m local_stack up`` (``make dev``) reads a SAM template and runs what it declares,
+laid out by the AWS service each part emulates:
+
+- ``provisioning``: moto in server mode on loopback (with fixes for faithfulness and throughput)
+  and the template's resources provisioned on it;
+- ``apigateway``: the WebSocket endpoint, ``@connections`` and its certificate;
+- ``awslambda``: execution environments, the worker inside one, the event source mapping
+  (tumbling windows included) and its filters;
+- ``dynamodb``: stream records as Lambda sees them, and the TTL process;
+- ``cloudwatch``: metrics, alarms and their evaluation, EMF extraction, the services' own metrics;
+- ``logs``: CloudWatch Logs and Logs Insights;
+- ``events``: the template's schedules;
+- ``dashboard``: the browser page, the terminal view and a screenshot;
+- ``harness``: not emulation, the stack as a child process, the load generator, a periodic thread.
+
+``stack`` wires them together; ``cli`` is the command line; ``controls`` and ``faults`` are the
+management port's controls. Importing the package has no side effect; the program puts the
+template's layers on ``sys.path`` when it starts (``__main__``), as Lambda mounts them at
+``/opt/python``.
 """

@@ -7,8 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from local_stack.loadgen import LoadPlan, SteadyPlan, run_load, run_steady
-from local_stack.snapshot import BrowserMissing, snapshot
+from local_stack.dashboard.snapshot import BrowserMissing, snapshot
+from local_stack.harness.loadgen import LoadPlan, SteadyPlan, run_load, run_steady
 from local_stack.stack import Options, serve
 from sam_template.expand import TranslationError
 from sam_template.parameters import parse_overrides

@@ -17,13 +17,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from local_stack import faults
-from local_stack.lambdas import FunctionError
-from local_stack.scheduler import scheduled_event
+from local_stack.awslambda.environments import FunctionError
+from local_stack.events.schedules import scheduled_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local_stack.lambdas import LocalFunctions
+    from local_stack.awslambda.environments import LocalFunctions
 
 PREFIX = "/_local/"
 

@@ -80,7 +80,8 @@ class Fault(BaseModel):
 
     @property
     def at_lambda(self) -> str | None:
-        if self.lose_response is not None:  # the event source mapping's (``local_stack.poller``)
+        # lose-response: the event source mapping's (``local_stack.awslambda.event_source_mapping``)
+        if self.lose_response is not None:
             return "lose-response"
         return "throttle" if self.throttle else "crash" if self.crash else None
 

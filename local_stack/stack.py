@@ -13,23 +13,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from local_stack import aws
-from local_stack.aws import sqs_subscriptions
+from local_stack.apigateway.certificate import make_certificate, server_context
+from local_stack.apigateway.websocket import Gateway
+from local_stack.awslambda.environments import IdleShutdown, LocalFunctions, MetricShipper
+from local_stack.awslambda.event_source_mapping import (
+    POLL_INTERVAL_SECONDS,
+    StreamPoller,
+    StreamSource,
+    stream_sources,
+)
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
+from local_stack.cloudwatch.service_metrics import QueueDepths
 from local_stack.cloudwatch.store import MetricStore
 from local_stack.dashboard.server import DashboardServer
+from local_stack.dashboard.terminal import StoreReader, show, status
 from local_stack.dashboard.widgets import widgets
+from local_stack.dynamodb.ttl import TtlEmulator
+from local_stack.events.schedules import Schedule, schedule_rules, schedules
 from local_stack.faults import access_key
-from local_stack.gateway import Gateway
-from local_stack.lambdas import IdleShutdown, LocalFunctions, MetricShipper
 from local_stack.logs.delivery import LogShipper, logs_notice
 from local_stack.logs.delivery import provision as provision_logs
-from local_stack.poller import POLL_INTERVAL_SECONDS, StreamPoller, StreamSource, stream_sources
-from local_stack.scheduler import Schedule, schedule_rules, schedules
-from local_stack.service_metrics import QueueDepths
-from local_stack.tls import make_certificate, server_context
-from local_stack.ttl import TtlEmulator
-from local_stack.view import StoreReader, show, status
+from local_stack.provisioning import emulator as aws
+from local_stack.provisioning.emulator import sqs_subscriptions
 from sam_template.conditions import deployed
 from sam_template.expand import expand
 from sam_template.intrinsics import Deployment, Unresolvable, resource_named

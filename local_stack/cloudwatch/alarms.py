@@ -27,7 +27,7 @@ from local_stack.cloudwatch.evaluation import INSUFFICIENT_DATA, Rule, decide, r
 from local_stack.cloudwatch.expressions import Series, UnsupportedExpression, evaluate
 from local_stack.cloudwatch.metric_data import Query, get_metric_data, period_starts
 from local_stack.cloudwatch.store import STANDARD_STATISTICS, metric_key, statistic
-from local_stack.periodic import Periodic
+from local_stack.harness.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ import weakref
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from local_stack.periodic import Periodic
+from local_stack.harness.periodic import Periodic
 
 if TYPE_CHECKING:
     from sam_template.intrinsics import Deployment

@@ -10,7 +10,7 @@ import re
 import pytest
 from websockets.sync.client import connect
 
-from local_stack.snapshot import browser, wait_rendered
+from local_stack.dashboard.snapshot import browser, wait_rendered
 from sam_template.model import load_template
 from tests.e2e.conftest import start_stack
 from tests.waiting import wait_for

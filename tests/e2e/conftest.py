@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from local_stack.process import StackProcess
+from local_stack.harness.process import StackProcess
 
 if TYPE_CHECKING:
     from pathlib import Path

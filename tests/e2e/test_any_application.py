@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from local_stack.process import StackProcess
+from local_stack.harness.process import StackProcess
 from tests.e2e.conftest import start_stack
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from websockets.asyncio.client import connect
 
-from local_stack.view import MetricsReader
+from local_stack.dashboard.terminal import MetricsReader
 from tests.e2e.conftest import start_stack
 from tests.e2e.test_local_stack import aws
 from tests.waiting import wait_for

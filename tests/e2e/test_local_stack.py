@@ -16,7 +16,7 @@ from botocore.config import Config
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from local_stack.view import MetricsReader
+from local_stack.dashboard.terminal import MetricsReader
 from tests.e2e.conftest import start_stack
 from tests.waiting import wait_for
 

@@ -22,7 +22,7 @@ from tests.waiting import wait_for
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from local_stack.process import StackProcess
+    from local_stack.harness.process import StackProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.soak import soak
-from local_stack.loadgen import SteadyPlan
+from local_stack.harness.loadgen import SteadyPlan
 from tests.e2e.conftest import start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

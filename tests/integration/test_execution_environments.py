@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.lambdas import FunctionError, LocalFunctions, MetricShipper
+from local_stack.awslambda.environments import FunctionError, LocalFunctions, MetricShipper
 from sam_template.model import load_template
 from tests.waiting import wait_for
 
@@ -122,7 +122,7 @@ def test_an_environment_has_its_functions_variables(functions):
 
 
 def test_each_function_of_our_template_sees_exactly_its_own_variables(tmp_path):
-    from local_stack.aws import Provisioned
+    from local_stack.provisioning.emulator import Provisioned
     from local_stack.stack import LocalStack, Options
     from sam_template.intrinsics import Deployment
 

@@ -10,8 +10,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_stack.aws import MotoServer
 from local_stack.faults import access_key, parse
+from local_stack.provisioning.emulator import MotoServer
 
 TABLE = {
     "TableName": "t",

@@ -1,4 +1,4 @@
-"""The local AWS emulation (``local_stack.moto_server``): transactions all or nothing with moto's
+"""The local AWS emulation (``local_stack.provisioning.server``): transactions all or nothing with moto's
 cancellation reasons, at the cost of the items they touch rather than the tables they touch; streams
 that trim records after their retention and iterators that expire, as DynamoDB Streams does;
 CloudWatch data points one per metric and period of its resolution, as CloudWatch stores them."""
@@ -21,9 +21,9 @@ from moto.dynamodb.models.table import StreamShard
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-from local_stack import moto_server
-from local_stack import streams as streams_module
-from local_stack.streams import StreamReader
+from local_stack.dynamodb import streams as streams_module
+from local_stack.dynamodb.streams import StreamReader
+from local_stack.provisioning import server as moto_server
 from tests.tables import key_table
 
 

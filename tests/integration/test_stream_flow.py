@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 
 from connection_tracker.catalogue import MetricName
-from local_stack.streams import lambda_event, read_all
+from local_stack.dynamodb.streams import lambda_event, read_all
 from sam_template.tables import create_table
 
 TABLE = "connections-flow"
@@ -48,7 +48,7 @@ def test_connects_and_disconnects_become_opened_and_closed(
 
 def test_the_local_stack_undoes_motos_split_insert(dynamodb, template):
     """moto gives two INSERTs for an UpdateItem on a new key; DynamoDB (and the local stack) one."""
-    from local_stack.streams import without_split_inserts
+    from local_stack.dynamodb.streams import without_split_inserts
 
     stream_arn = create_table(dynamodb, template, "ConnectionsTable", TABLE)
     dynamodb.update_item(

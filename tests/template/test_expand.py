@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from local_stack.poller import stream_sources
-from local_stack.scheduler import schedules
+from local_stack.awslambda.event_source_mapping import stream_sources
+from local_stack.events.schedules import schedules
 from local_stack.stack import function_concurrency, notices
 from sam_template.expand import TranslationError, expand
 from sam_template.model import declared_variables, load_template

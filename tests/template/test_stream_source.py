@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_stack.filters import passes
+from local_stack.awslambda.filters import passes
 from sam_template.model import load_template
 
 

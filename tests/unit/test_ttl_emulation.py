@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-from local_stack.ttl import TtlEmulator
+from local_stack.dynamodb.ttl import TtlEmulator
 from tests.tables import key_table
 
 NOW = 1_800_000_000.0

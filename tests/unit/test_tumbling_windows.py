@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from local_stack.awslambda.event_source_mapping import MAX_STATE_BYTES, SourceSettings, StreamPoller, _Shard
 from local_stack.faults import Fault
-from local_stack.poller import MAX_STATE_BYTES, SourceSettings, StreamPoller, _Shard
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-10-29T14:00:00.000"
 WINDOW = 60
@@ -62,7 +62,7 @@ def poller(function: Function, **settings: Any) -> StreamPoller:
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch):
-    import local_stack.poller as module
+    import local_stack.awslambda.event_source_mapping as module
 
     monkeypatch.setattr(module.time, "sleep", lambda _: None)
 

@@ -15,10 +15,10 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TextIO
 
-from local_stack import emf
-from local_stack.periodic import Periodic
-from local_stack.service_metrics import ServiceMetrics
-from local_stack.worker import serve
+from local_stack.awslambda.worker import serve
+from local_stack.cloudwatch import emf
+from local_stack.cloudwatch.service_metrics import ServiceMetrics
+from local_stack.harness.periodic import Periodic
 from sam_template.handlers import HandlerCode
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@
 - the backend of a request is looked up once per SigV4 scope and ``X-Amz-Target`` service, not by
   matching every backend's URL patterns on every request (a third of moto's time under load).
 
-Run as ``python -m local_stack.moto_server HOST PORT``.
+Run as ``python -m local_stack.provisioning.server HOST PORT``.
 """
 
 from __future__ import annotations

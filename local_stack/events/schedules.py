@@ -7,12 +7,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from local_stack.periodic import Periodic
+from local_stack.harness.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION
 from sam_template.intrinsics import resource_named
 
 if TYPE_CHECKING:
-    from local_stack.lambdas import LocalFunctions
+    from local_stack.awslambda.environments import LocalFunctions
     from sam_template.model import Template
 
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}

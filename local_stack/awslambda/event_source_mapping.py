@@ -15,7 +15,7 @@ Settings come from the template's event source (``BatchSize``, ``MaximumBatching
   processing in Lambda" documents them (:class:`Windows`).
 
 moto's stream records carry no ``userIdentity``: REMOVE records of items the TTL emulation
-deleted are given DynamoDB's TTL service identity here (see ``local_stack.ttl``).
+deleted are given DynamoDB's TTL service identity here (see ``local_stack.dynamodb.ttl``).
 """
 
 from __future__ import annotations
@@ -28,18 +28,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.streams import TTL_IDENTITY
-from local_stack.aws import ACCOUNT, REGION
-from local_stack.filters import passes
-from local_stack.periodic import Periodic
-from local_stack.streams import StreamReader, lambda_record, without_split_inserts
-from local_stack.ttl import item_key
+from local_stack.awslambda.filters import passes
+from local_stack.dynamodb.streams import StreamReader, lambda_record, without_split_inserts
+from local_stack.dynamodb.ttl import item_key
+from local_stack.harness.periodic import Periodic
+from local_stack.provisioning.emulator import ACCOUNT, REGION
 from sam_template.intrinsics import resource_named
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from local_stack.awslambda.environments import LocalFunctions
     from local_stack.faults import Fault
-    from local_stack.lambdas import LocalFunctions
     from sam_template.model import Template
 
 SHARD_REFRESH_SECONDS = 5.0

@@ -59,7 +59,7 @@ class MotoServer:
 
     def start(self, timeout: float = 30.0) -> None:
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "local_stack.moto_server", self.host, str(self.port)],
+            [sys.executable, "-m", "local_stack.provisioning.server", self.host, str(self.port)],
             env={
                 # a thread per request: glibc's malloc would give each thread its own arena, and their
                 # fragments grew the server 5.4 MB a minute in a 4-minute soak at 25/s (3.7 with two)
@@ -89,7 +89,7 @@ class MotoServer:
 
     def inject(self, faults: list[Fault]) -> None:
         """Make the endpoint answer the faults' calls with their errors or latency (``FaultInjector``
-        in ``local_stack.moto_server``); an empty list clears them."""
+        in ``local_stack.provisioning.server``); an empty list clears them."""
         body = json.dumps([fault.for_endpoint() for fault in faults]).encode()
         request = urllib.request.Request(f"{self.endpoint}/_local/faults", data=body, method="PUT")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback

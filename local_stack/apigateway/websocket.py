@@ -33,8 +33,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from local_stack.awslambda.environments import FunctionThrottled
 from local_stack.controls import PREFIX, Controls
-from local_stack.lambdas import FunctionThrottled
 
 if TYPE_CHECKING:
     import ssl
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import Server
     from websockets.http11 import Request, Response
 
-    from local_stack.lambdas import LocalFunctions
+    from local_stack.awslambda.environments import LocalFunctions
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 GOING_AWAY = (1001, "Going away")

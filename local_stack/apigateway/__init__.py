@@ -1,0 +1,1 @@
+"""API Gateway's WebSocket side: the endpoint, ``@connections`` and its certificate."""

@@ -1,0 +1,1 @@
+"""Lambda: execution environments, the worker inside one, the event source mapping and its filters."""

@@ -1,0 +1,1 @@
+"""EventBridge: the template's schedules."""
