@@ -1,7 +1,9 @@
 """Load a function of the template exactly as Lambda does: its ``Handler`` from its ``CodeUri``.
 
-Each load executes the module afresh (a cold start). The layer's folder must be on ``sys.path``,
-as ``/opt/python`` is on Lambda. This module imports nothing beyond the standard library: it is
+In an execution environment of the local stack, :meth:`HandlerCode.import_handler` imports it as
+Lambda's Python runtime does (under its own name, the code folder first on ``sys.path``); in-process
+tests use :func:`load_handler`, which executes the module afresh under a name of its own (a cold
+start; every function's module is ``app``). This module imports nothing beyond the standard library: it is
 what an execution environment of the local stack imports before the function's code
 (``HandlerCode`` is all it is given).
 """
