@@ -22,6 +22,8 @@ from local_stack.awslambda.event_source_mapping import (
     StreamSource,
     stream_sources,
 )
+from local_stack.awslambda.logging_config import LogSettings
+from local_stack.awslambda.runtime import emulation_variables, install_requirements, reserved_variables
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.service_metrics import QueueDepths
 from local_stack.cloudwatch.store import MetricStore
@@ -193,36 +195,26 @@ class LocalStack:
         return parameters
 
     def _environments(
-        self, deployment: Deployment, local: dict[str, str], ca_bundle: Path
+        self, deployment: Deployment, local: dict[str, str], ca_bundle: Path, endpoint: str = ""
     ) -> dict[str, dict[str, str]]:
         """Each function's own environment, as Lambda gives it: its variables (SAM merged ``Globals``),
         resolved for this machine (``local`` names what the stack serves itself, the
-        ``@connections`` endpoint), and the variables Lambda sets. No function sees another's."""
+        ``@connections`` endpoint), the variables Lambda sets, and the few the emulation needs
+        (``emulation_variables``). No function sees another's, nor the shell's that started the stack."""
         environments = {}
-        for logical_id, function in self.template.of_type("AWS::Lambda::Function").items():
-            properties = function["Properties"]
+        for logical_id in self.template.of_type("AWS::Lambda::Function"):
             environment = {}
             for name, value in declared_variables(self.template, logical_id).items():
                 try:
                     environment[name] = local[name] if name in local else str(deployment.resolve(value))
                 except Unresolvable as exc:
                     raise ValueError(f"the local stack cannot resolve {logical_id}'s {name}: {exc}") from None
-            folder, module, handler = self.template.function_code(logical_id)
+            settings = LogSettings.of(self.template, logical_id, deployment.resolve)
+            environment.update(reserved_variables(self.template, logical_id, settings))
             environment.update(
-                {  # what the Lambda runtime sets ("Defined runtime environment variables")
-                    "AWS_LAMBDA_FUNCTION_NAME": logical_id,
-                    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", 128)),
-                    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-                    "LAMBDA_TASK_ROOT": str(folder),
-                    "_HANDLER": f"{module}.{handler}",
-                    "TZ": ":UTC",
-                    # not Lambda's: the local certificate of https://{domainName}/{stage}
-                    "AWS_CA_BUNDLE": str(ca_bundle),
-                    # the function's own credentials (its role's, on Lambda): the emulated endpoint
-                    # tells the functions' calls apart by them (injected faults)
-                    "AWS_ACCESS_KEY_ID": access_key(logical_id),
-                }
+                emulation_variables(
+                    endpoint, access_key(logical_id), aws.CREDENTIALS["AWS_SECRET_ACCESS_KEY"], ca_bundle
+                )
             )
             environments[logical_id] = environment
         return environments
@@ -270,10 +262,15 @@ class LocalStack:
         self.logs.start()
         self.functions.log_sink = self.logs.deliver
         local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
-        environments = self._environments(self._deployment, local, self.certificate[0])
+        environments = self._environments(self._deployment, local, self.certificate[0], endpoint)
         self.sources = stream_sources(self.template, self._parameters())
         routed = set(self.gateway.routes.values())
-        self.functions.load(function_concurrency(self.template, self.sources, routed), environments)
+        self.functions.load(
+            function_concurrency(self.template, self.sources, routed),
+            environments,
+            dependencies=self._dependencies(),
+            resolve=self._deployment.resolve,
+        )
         self.idle_shutdown = IdleShutdown(self.functions)
         self.idle_shutdown.start()
 
@@ -287,6 +284,24 @@ class LocalStack:
             schedule.start()
         self.reader = StoreReader(self.store)
         self._start_alarms(endpoint)
+
+    def _dependencies(self) -> dict[str, Path]:
+        """Each function's ``requirements.txt`` installed (as ``sam build`` would) into a cache folder
+        keyed by its content, reused across starts; what could not be installed is said at start
+        (the function then fails on import, as it would on Lambda without it)."""
+        cache = self.options.log_path.parent / "dependencies"
+        installed = {}
+        for logical_id in self.template.of_type("AWS::Lambda::Function"):
+            folder = self.template.function_code(logical_id)[0]
+            target, failed = install_requirements(folder, cache)
+            if target is not None:
+                installed[logical_id] = target
+            if failed:
+                self.notices.append(
+                    f"{logical_id}: could not install from {folder.name}/requirements.txt: "
+                    + ", ".join(failed)
+                )
+        return installed
 
     def _start_streams(self, endpoint: str) -> None:
         """The event source mappings of the template's streams, and DynamoDB's TTL process."""

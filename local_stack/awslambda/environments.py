@@ -1,8 +1,10 @@
 """The functions of the template, run as Lambda runs them: in execution environments of their own.
 
-Each invocation's stdout is captured, as Lambda hands it to CloudWatch Logs: EMF documents become
-metrics in the emulated CloudWatch (shipped in the background, as CloudWatch Logs extracts them
-after the fact), other lines go to the log file.
+Each invocation's log events (stdout, stderr and the root logger's records, see ``worker``) and
+Lambda's own lines (START, END, REPORT) pass the function's logging configuration
+(``lambda_logs``) as CloudWatch Logs would receive them, into :meth:`LocalFunctions.log_event`:
+EMF documents become metrics in the emulated CloudWatch (shipped in the background, as CloudWatch
+Logs extracts them after the fact), every other event goes to the log file.
 """
 
 from __future__ import annotations
@@ -12,18 +14,23 @@ import multiprocessing
 import queue
 import threading
 import time
+import uuid
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TextIO
 
+from local_stack.awslambda import logging_config as lambda_logs
+from local_stack.awslambda.logging_config import LogSettings
+from local_stack.awslambda.runtime import reserved_variables
 from local_stack.awslambda.worker import serve
 from local_stack.cloudwatch import emf
 from local_stack.cloudwatch.service_metrics import ServiceMetrics
 from local_stack.harness.periodic import Periodic
-from sam_template.handlers import HandlerCode
+from sam_template.handlers import ACCOUNT, REGION, HandlerCode
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
+    from pathlib import Path
 
     from local_stack.cloudwatch.store import MetricStore
     from sam_template.model import Template
@@ -161,22 +168,38 @@ class EnvironmentLost(RuntimeError):
 
 
 class ExecutionEnvironment:
-    """One worker process running one function's handler, one invocation at a time."""
+    """One worker process running one function's handler, one invocation at a time, with a log
+    stream of its own (``AWS_LAMBDA_LOG_STREAM_NAME``)."""
 
-    def __init__(self, template: Template, logical_id: str, environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        template: Template,
+        logical_id: str,
+        environment: dict[str, str],
+        dependencies: Path | None = None,
+    ) -> None:
         spawn = multiprocessing.get_context("spawn")  # no fork: the stack's process runs threads
         self._connection, child = spawn.Pipe()
+        self.log_stream = lambda_logs.log_stream_name()
+        environment = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream}
         self.process = spawn.Process(
             target=serve,
-            args=(child, HandlerCode.of(template, logical_id), logical_id, environment),
+            args=(child, HandlerCode.of(template, logical_id, dependencies), logical_id, environment),
             name=f"lambda-{logical_id}",
             daemon=True,
         )
         self.process.start()
         child.close()
         self._initialised = False
+        self.init_events: list[str] = []  # what its Init phase wrote
+        self.init_routed = False  # into the function's log
+        self.init_ms: float | None = None  # its Init duration, until its first invocation reports it
         self.duration_ms = 0.0  # of its last invocation
         self.idle_since = time.monotonic()
+
+    @property
+    def initialised(self) -> bool:
+        return self._initialised
 
     @property
     def pid(self) -> int:
@@ -196,18 +219,23 @@ class ExecutionEnvironment:
         """Wait for the Init phase (the handler's import)."""
         if not self._initialised:
             try:
-                self._receive(INIT_SECONDS * 3)  # spawning an interpreter locally costs more than on Lambda
+                # spawning an interpreter locally costs more than on Lambda
+                _, _, self.init_events, self.init_ms = self._receive(INIT_SECONDS * 3)
             except TimeoutError:
                 raise EnvironmentLost("Init phase timed out") from None
             self._initialised = True
 
-    def invoke(self, event: dict[str, Any], timeout: float) -> tuple[bool, Any, str]:
-        """Run one invocation; raises :class:`EnvironmentLost` (crash) or ``TimeoutError``."""
+    def invoke(
+        self, event: dict[str, Any], timeout: float, request_id: str, arn: str
+    ) -> tuple[bool, Any, list[str], int]:
+        """Run one invocation: (succeeded, response or error document, log events, max memory used
+        in MB); raises :class:`EnvironmentLost` (crash) or ``TimeoutError``."""
         self.initialise()
         started = time.monotonic()  # Duration: the Invoke phase only, not Init
+        deadline_ms = time.time() * 1000 + timeout * 1000  # the context counts down to it
         try:
-            self._connection.send((event, int(timeout * 1000)))
-            outcome: tuple[bool, Any, str] = self._receive(timeout)
+            self._connection.send((event, request_id, deadline_ms, arn))
+            outcome: tuple[bool, Any, list[str], int] = self._receive(timeout)
         except TimeoutError:  # an OSError too: not a lost environment but a timed-out invocation
             raise
         except (BrokenPipeError, OSError) as exc:
@@ -237,8 +265,8 @@ class LocalFunctions:
     """
 
     # where every line a function writes also goes: the emulated CloudWatch Logs
-    # (``local_stack.logs.delivery.LogShipper.deliver``: function, environment, output)
-    log_sink: Callable[[str, object | None, str], None] | None = None
+    # (``local_stack.logs.delivery.LogShipper.deliver``: log group, log stream, events)
+    log_sink: Callable[[str, str, list[str]], None] | None = None
 
     def __init__(self, template: Template, shipper: MetricShipper, log: TextIO) -> None:
         self._template = template
@@ -253,28 +281,46 @@ class LocalFunctions:
         self._environments: dict[str, list[ExecutionEnvironment]] = {}
         self._limits: dict[str, int] = {}
         self._variables: dict[str, dict[str, str]] = {}  # each function's own environment
+        self._dependencies: dict[str, Path] = {}  # where a function's requirements.txt is installed
+        self.settings: dict[str, LogSettings] = {}  # each function's logging configuration
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = defaultdict(int)
         self.errors: dict[str, int] = defaultdict(int)
         self.replaced: dict[str, int] = defaultdict(int)
 
     def load(
-        self, concurrency: dict[str, int], environments: dict[str, dict[str, str]] | None = None
+        self,
+        concurrency: dict[str, int],
+        environments: dict[str, dict[str, str]] | None = None,
+        dependencies: dict[str, Path] | None = None,
+        resolve: Callable[[Any], Any] | None = None,
     ) -> None:
         """Each function may run up to ``concurrency[logical id]`` execution environments. One is
         started now and waited for (warm, as after a first invocation); more start on demand,
-        each with its own cold start, while every one is busy: Lambda scales out the same way."""
+        each with its own cold start, while every one is busy: Lambda scales out the same way.
+        An environment's variables are the function's own (``environments``) and those Lambda
+        defines; ``dependencies``: where a function's ``requirements.txt`` was installed;
+        ``resolve``: what the template's intrinsic functions resolve to here (``LoggingConfig``)."""
         for logical_id, limit in concurrency.items():
-            self._variables[logical_id] = (environments or {}).get(logical_id, {})
+            self.settings[logical_id] = LogSettings.of(self._template, logical_id, resolve)
+            self._variables[logical_id] = {
+                **(environments or {}).get(logical_id, {}),
+                **reserved_variables(self._template, logical_id, self.settings[logical_id]),
+            }
+            if dependencies and logical_id in dependencies:
+                self._dependencies[logical_id] = dependencies[logical_id]
             self._idle[logical_id] = queue.LifoQueue()
             self._environments[logical_id] = [self._new_environment(logical_id)]
             self._limits[logical_id] = limit
         for logical_id, (environment,) in self._environments.items():
             environment.initialise()
+            self._route_init(logical_id, environment)
             self._idle[logical_id].put(environment)
 
     def _new_environment(self, logical_id: str) -> ExecutionEnvironment:
-        return ExecutionEnvironment(self._template, logical_id, self._variables[logical_id])
+        return ExecutionEnvironment(
+            self._template, logical_id, self._variables[logical_id], self._dependencies.get(logical_id)
+        )
 
     def _take(self, logical_id: str) -> ExecutionEnvironment:
         """An idle environment; else a new one while the limit allows; else the next one freed."""
@@ -324,14 +370,22 @@ class LocalFunctions:
             self._replace(logical_id, environment, "environment exited while idle")
             environment = self._take(logical_id)
         self.invocations[logical_id] += 1
+        request_id = str(uuid.uuid4())  # Lambda's, fresh for every invocation
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
         try:
-            succeeded, response, output = environment.invoke(event, timeout)
+            succeeded, response, events, max_memory_mb = environment.invoke(event, timeout, request_id, arn)
         except (TimeoutError, EnvironmentLost) as exc:
             self.metrics.invocation(logical_id, environment.duration_ms, failed=True, concurrent=concurrent)
+            timed_out = isinstance(exc, TimeoutError)
             reason = (
                 f"Task timed out after {timeout:.2f} seconds"
-                if isinstance(exc, TimeoutError)
+                if timed_out
                 else f"Runtime exited with error: {exc} (Runtime.ExitError)"
+            )
+            self._route_init(logical_id, environment)
+            status = "timeout" if timed_out else "error"
+            self._route(
+                logical_id, environment, request_id=request_id, events=[], max_memory_mb=0, status=status
             )
             self._replace(logical_id, environment, reason)
             self.errors[logical_id] += 1
@@ -339,12 +393,16 @@ class LocalFunctions:
         self.metrics.invocation(
             logical_id, environment.duration_ms, failed=not succeeded, concurrent=concurrent
         )
+        self._route_init(logical_id, environment)
+        self._route(
+            logical_id, environment, request_id=request_id, events=events, max_memory_mb=max_memory_mb
+        )
         environment.idle_since = time.monotonic()
         self._idle[logical_id].put(environment)
-        self._route(logical_id, output, environment)
         if not succeeded:
             self.errors[logical_id] += 1
-            raise FunctionError(f"{logical_id} raised; see the functions' log")
+            kind = response.get("errorType", "an error") if isinstance(response, dict) else "an error"
+            raise FunctionError(f"{logical_id} raised {kind}; see the functions' log")
         return response
 
     def _replace(self, logical_id: str, environment: ExecutionEnvironment, reason: str) -> None:
@@ -394,19 +452,73 @@ class LocalFunctions:
         for environment in environments:
             environment.stop()
 
-    def _route(self, logical_id: str, output: str, environment: ExecutionEnvironment | None = None) -> None:
-        if self.log_sink is not None:
-            self.log_sink(logical_id, environment, output)
+    # ----- the function's log ---------------------------------------------------------------------
+    def _route_init(self, logical_id: str, environment: ExecutionEnvironment) -> None:
+        """What an environment's Init phase wrote (once): Lambda's INIT_START, then the events."""
+        if environment.init_routed or not environment.initialised:
+            return
+        environment.init_routed = True
+        settings = self.settings[logical_id]
+        events = [lambda_logs.init_start(settings, logical_id)] if settings.keeps_system() else []
+        events += [event for event in environment.init_events if settings.keeps(event)]
+        environment.init_events = []
+        self._deliver(logical_id, environment.log_stream, events)
+
+    def _route(
+        self,
+        logical_id: str,
+        environment: ExecutionEnvironment,
+        *,
+        request_id: str,
+        events: list[str],
+        max_memory_mb: int,
+        status: str = "success",
+    ) -> None:
+        """One invocation's log events as CloudWatch Logs receives them: Lambda's START, the
+        function's events, END and REPORT, each kept or dropped by the logging configuration."""
+        settings = self.settings[logical_id]
+        system = settings.keeps_system()
+        delivered = [lambda_logs.start(settings, request_id)] if system else []
+        delivered += [event for event in events if settings.keeps(event)]
+        if system:
+            end = lambda_logs.end(settings, request_id)
+            delivered += [end] if end is not None else []
+            memory = int(self._variables[logical_id]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+            delivered.append(
+                lambda_logs.report(
+                    settings,
+                    request_id,
+                    duration_ms=environment.duration_ms,
+                    memory_mb=memory,
+                    max_memory_mb=max_memory_mb,
+                    init_ms=environment.init_ms,
+                    status=status,
+                )
+            )
+        environment.init_ms = None  # reported once: the cold start's invocation
+        self._deliver(logical_id, environment.log_stream, delivered)
+
+    def _deliver(self, logical_id: str, stream: str, events: list[str]) -> None:
+        if self.log_sink is not None:  # CloudWatch Logs: the function's group, this environment's stream
+            self.log_sink(self.settings[logical_id].log_group, stream, events)
         stamp = time.strftime("%H:%M:%S")
-        logs = []
-        for line in output.splitlines():
-            document = emf.parse(line)
-            if document is None:
-                logs.append(f"{stamp} {logical_id} {line}\n")
-                continue
+        lines: list[str] = []
+        for event in events:
+            lines += self.log_event(logical_id, stream, event, stamp)
+        self._write(lines)
+
+    def log_event(self, logical_id: str, stream: str, message: str, stamp: str) -> list[str]:
+        """Where one log event of a function is handled, as CloudWatch Logs receives it: in the
+        function's log group (``self.settings[logical_id].log_group``) and the environment's log
+        ``stream``, after its logging configuration let it through. An EMF document becomes
+        metrics; any other event becomes lines of the functions' log file (returned, written by the
+        caller with the invocation's other lines). What else receives a function's logs hooks in here."""
+        document = emf.parse(message)
+        if document is not None:
             for namespace, data in emf.metric_data(document):
                 self._shipper.put(namespace, data)
-        self._write(logs)
+            return []
+        return [f"{stamp} {logical_id} {line}\n" for line in message.split("\n")]
 
     def _write(self, lines: list[str]) -> None:
         with self._log_lock:

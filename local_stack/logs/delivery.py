@@ -19,7 +19,6 @@ import contextlib
 import queue
 import threading
 import time
-import uuid
 import weakref
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -95,25 +94,14 @@ class LogShipper(Periodic):
         self.events = 0  # delivered
         self.bytes = 0  # delivered, as PutLogEvents counts them (message + 26 bytes an event)
 
-    def group_of(self, function_name: str) -> str:
-        return f"/aws/lambda/{function_name}"
-
-    def stream_of(self, environment: object) -> str:
-        """The environment's log stream, named when it first writes (the date it started)."""
-        with self._lock:
-            name = self._streams.get(environment)
-            if name is None:
-                name = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
-                self._streams[environment] = name
-            return name
-
-    def deliver(self, function_name: str, environment: object | None, output: str) -> None:
-        lines = [line for line in output.splitlines() if line.strip()]
-        if not lines:
+    def deliver(self, group: str, stream: str, events: list[str]) -> None:
+        """One invocation's log events, in the function's log group and its execution
+        environment's stream (as the local Lambda names them, after its logging configuration)."""
+        events = [event for event in events if event.strip()]
+        if not events:
             return
-        stream = self.stream_of(environment if environment is not None else self)
         self._idle.clear()
-        self._pending.put((self.group_of(function_name), stream, int(time.time() * 1000), lines))
+        self._pending.put((group, stream, int(time.time() * 1000), events))
 
     def round(self) -> None:
         batches: dict[tuple[str, str], list[dict[str, Any]]] = {}

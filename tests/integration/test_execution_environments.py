@@ -76,7 +76,8 @@ def test_environments_a_burst_started_are_shut_down_when_unused_and_one_stays_wa
 def test_a_healthy_environment_serves_one_invocation_after_another(functions):
     first = served_by(functions)
     assert served_by(functions) == first
-    assert functions.invoke("FaultFunction", {})["remainingMs"] == 1000  # the template's Timeout
+    # counting down from the template's Timeout (1 s) since the invocation started
+    assert 0 < functions.invoke("FaultFunction", {})["remainingMs"] <= 1000
     assert "served" in functions.log.getvalue()
 
 

@@ -1,0 +1,2 @@
+def valid_name(name):
+    return name.isalnum()

@@ -1,0 +1,1 @@
+INITIALISED = True  # the package's __init__ ran
