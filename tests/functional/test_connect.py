@@ -227,7 +227,8 @@ def test_throttling_is_retried_then_answered_with_500(connect, failing_dynamodb,
     response = connect()
 
     assert response == {"statusCode": 500, "body": "internal error"}
-    assert failing_dynamodb.attempts == ["PutItem"] * 3  # botocore standard mode: 3 attempts
+    # botocore's standard mode, with the attempts a 10 s Timeout has room for (connection_tracker.budget)
+    assert failing_dynamodb.attempts == ["PutItem"] * 2
     printed = output()
     assert printed.metric_values() == {MetricName.CONNECT_FAILED: [1.0]}
     line = printed.log("connect failed")
