@@ -192,3 +192,23 @@ def test_a_hanging_scan_stops_the_reconciliation_with_an_error_before_the_timeou
     assert within(template, "ReconcileFunction", clock, started)
     line = output().log("reconcile stopped")
     assert (line["operation"], line["errorCode"]) == ("Scan", "ReadTimeoutError")
+
+
+def test_a_retry_that_could_not_end_in_time_is_not_made(template, event, failing_dynamodb, clock, output):
+    handler = load_handler(template, "ConnectFunction")
+    failing_dynamodb.fail_with("ProvisionedThroughputExceededException")
+    payload = event("connect")
+    handler(payload, LambdaContext(function_name="ConnectFunction", remaining_ms=10_000))
+    assert failing_dynamodb.attempts == ["PutItem"] * 2  # time enough: botocore retried once
+    output()
+
+    # 4.5 s left: room for an attempt (3 s) after the margin (1 s), not for a pause (up to 1 s) and another
+    failing_dynamodb.attempts.clear()
+    late = LambdaContext(function_name="ConnectFunction", remaining_ms=4_500)
+    assert handler(payload, late) == {"statusCode": 500, "body": "internal error"}
+    assert failing_dynamodb.attempts == ["PutItem"]
+    printed = output()
+    assert printed.metric_values() == {MetricName.CONNECT_FAILED: [1.0]}
+    line = printed.log("connect failed")
+    assert line["errorCode"] == "DeadlineExceeded"
+    assert "ProvisionedThroughputExceededException on attempt 1, no time to retry" in line["error"]
