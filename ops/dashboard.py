@@ -124,6 +124,7 @@ def body() -> dict[str, Any]:
                 _ours(MetricName.CONNECT_REJECTED, label="rejected (400)"),
                 _ours(MetricName.CONNECT_FAILED, label="failed (500)"),
                 _ours(MetricName.DISCONNECT_HANDLED, label="disconnects handled"),
+                _ours(MetricName.DISCONNECT_FAILED, label="disconnects failed"),
             ],
             x=16,
             y=0,

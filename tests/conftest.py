@@ -98,7 +98,8 @@ def invoke(template: Template) -> Callable[[str, dict[str, Any]], Any]:
     def call(logical_id: str, payload: dict[str, Any]) -> Any:
         if logical_id not in handlers:
             handlers[logical_id] = load_handler(template, logical_id)
-        return handlers[logical_id](payload, LambdaContext(function_name=logical_id))
+        timeout_ms = template.function_timeout(logical_id) * 1000  # the invocation starts with all of it
+        return handlers[logical_id](payload, LambdaContext(function_name=logical_id, remaining_ms=timeout_ms))
 
     return call
 

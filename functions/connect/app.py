@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from connection_tracker.budget import budgeted
 from connection_tracker.catalogue import MetricName
 from connection_tracker.models import UNKNOWN_CLIENT
 from connection_tracker.observability import emit, logger, metrics
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@budgeted
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
     try:
         current = runtime()
@@ -46,14 +48,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         return response(400, f"bad request: {exc}")
 
     logger.append_keys(connectionId=request.connection_id, clientId=request.client_id)
-    item = request.item(now=time.time(), ttl_seconds=settings.ttl_seconds)
+    try:
+        item = request.item(now=time.time(), ttl_seconds=settings.ttl_seconds)
+    except ValueError as exc:  # the settings refuse what would make it invalid: never expected
+        logger.error(
+            "connect failed", extra={"operation": "item", "errorCode": "InvalidItem", "error": str(exc)}
+        )
+        emit(MetricName.CONNECT_FAILED)
+        return response(500, "internal error")
     try:
         store.put_new(item)
     except ConnectionExists:
         logger.warning("connection already stored; left untouched")
         return response(200, "connected")
     except StoreError as exc:
-        logger.error("connect failed", extra={"operation": exc.operation, "errorCode": exc.code})
+        logger.error(
+            "connect failed", extra={"operation": exc.operation, "errorCode": exc.code, "error": str(exc)}
+        )
         emit(MetricName.CONNECT_FAILED)
         return response(500, "internal error")
 
@@ -105,6 +116,9 @@ def _verify(store: ConnectionStore, connection_id: str) -> None:
         stored = store.get(connection_id)
     except StoreError as exc:
         logger.error("read-back failed", extra={"operation": exc.operation, "errorCode": exc.code})
+        return
+    except ValueError as exc:  # an item the model refuses (written by someone else)
+        logger.error("read-back found a malformed item", extra={"error": str(exc)})
         return
     if stored is None:
         logger.error("read-back found no item")

@@ -1,7 +1,7 @@
 """``$disconnect``: remove the connection's item (idempotent); why it closed is logged at DEBUG.
 
 API Gateway sends ``$disconnect`` on a best-effort basis and ignores the answer; items it never
-removes expire by TTL.
+removes expire by TTL, and so does an item whose removal failed (logged, ``DisconnectFailed``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from connection_tracker.budget import budgeted
 from connection_tracker.catalogue import MetricName
 from connection_tracker.observability import emit, logger, metrics
 from connection_tracker.runtime import response, runtime
@@ -20,14 +21,18 @@ from connection_tracker.websocket import DisconnectRequest, InvalidRequest
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+TTL_REMOVES = "not removed: it expires by its TTL"
+
 
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@budgeted
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
     try:
         store = runtime().store
     except ConfigurationError as exc:
-        logger.error("configuration error, item not removed", extra={"error": str(exc)})
+        logger.error("configuration error, item not removed", extra={"error": str(exc), "item": TTL_REMOVES})
+        emit(MetricName.DISCONNECT_FAILED)
         return response(500, "internal error")
 
     try:
@@ -44,7 +49,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
     try:
         removed = store.delete(request.connection_id)
     except StoreError as exc:
-        logger.error("disconnect failed", extra={"operation": exc.operation, "errorCode": exc.code})
+        logger.error(
+            "disconnect failed",
+            extra={"operation": exc.operation, "errorCode": exc.code, "error": str(exc), "item": TTL_REMOVES},
+        )
+        emit(MetricName.DISCONNECT_FAILED)
         return response(500, "internal error")
 
     # The stream consumer's "connection closed" line is the connection log; this line adds only

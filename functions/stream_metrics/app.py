@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
 
+from connection_tracker.budget import budgeted
 from connection_tracker.consumer import Window, set_aside, update_gauge
 from connection_tracker.observability import EventLog, logger, metrics
 from connection_tracker.runtime import runtime
@@ -32,6 +33,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@budgeted  # a write that cannot end in time ends the batch early (the first unfinished record named)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, dict):
         logger.info("empty batch")

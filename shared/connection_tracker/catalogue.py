@@ -20,6 +20,7 @@ class MetricName(StrEnum):
     CONNECT_REJECTED = "ConnectRejected"
     CONNECT_FAILED = "ConnectFailed"
     DISCONNECT_HANDLED = "DisconnectHandled"
+    DISCONNECT_FAILED = "DisconnectFailed"
     CONNECTIONS_OPENED = "ConnectionsOpened"
     CONNECTIONS_EXPIRED = "ConnectionsExpired"
     CONNECTIONS_CLOSED = "ConnectionsClosed"
@@ -50,6 +51,12 @@ CATALOGUE: dict[MetricName, MetricSpec] = {
         MetricSpec(MetricName.CONNECT_FAILED, MetricUnit.Count, "connect", "server-side failure, 500"),
         MetricSpec(
             MetricName.DISCONNECT_HANDLED, MetricUnit.Count, "disconnect", "item removed on $disconnect"
+        ),
+        MetricSpec(
+            MetricName.DISCONNECT_FAILED,
+            MetricUnit.Count,
+            "disconnect",
+            "server-side failure removing the item (it expires by TTL)",
         ),
         MetricSpec(MetricName.CONNECTIONS_OPENED, MetricUnit.Count, "stream_metrics", "INSERT records"),
         MetricSpec(

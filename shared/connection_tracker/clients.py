@@ -5,6 +5,9 @@ with it multiprocessing) for S3 transfers no function here makes. The low-level 
 botocore's own; boto3's ``boto3.client`` is a thin wrapper around the same ``create_client``. One
 botocore session per execution environment, so that its loaders (service models, endpoint rules)
 are read once.
+
+Each client's timeouts and attempts follow from the function's Timeout, and each of its calls is
+gated on the invocation's deadline (``connection_tracker.budget``).
 """
 
 from __future__ import annotations
@@ -13,18 +16,11 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
-from botocore.config import Config
+
+from connection_tracker import budget
 
 if TYPE_CHECKING:
     from botocore.session import Session
-
-# botocore's standard retry mode: throttling and transient errors are retried with backoff,
-# three attempts in all; timeouts well inside API Gateway's 29 s integration limit.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
-)
 
 
 @cache
@@ -35,5 +31,9 @@ def session() -> Session:
 
 
 def client(service: str, **kwargs: Any) -> Any:  # noqa: ANN401 - typed by the callers
-    """A low-level client of ``service`` with the functions' retry and timeout settings."""
-    return session().create_client(service, config=CLIENT_CONFIG, **kwargs)
+    """A low-level client of ``service`` with the running function's timeouts and attempts
+    (botocore's standard retry mode), each call ending before the invocation's deadline."""
+    settings = budget.current()
+    made = session().create_client(service, config=settings.config(), **kwargs)
+    budget.guard(made, settings)
+    return made

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from connection_tracker.connections_api import ConnectionsApiError
 from connection_tracker.observability import logger
 from connection_tracker.settings import API_GATEWAY_MAX_CONNECTION_HOURS
+from connection_tracker.store import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,6 +28,7 @@ class SweepResult:
     probe_errors: int = 0
     finished: bool = False
     cursor: str | None = None
+    stopped_by: str | None = None  # the table's failure that ended the run early
 
 
 def sweep(
@@ -38,36 +40,60 @@ def sweep(
     time_left_ms: Callable[[], int],
     reserve_ms: int = 5_000,
 ) -> SweepResult:
-    """Remove items of connections API Gateway no longer holds, page by page, until the table ends
-    or the time left falls under ``reserve_ms``; the result's ``cursor`` continues next run.
+    """Remove items of connections API Gateway no longer holds, page by page, until the table ends,
+    the time left falls under ``reserve_ms`` (checked before each page and each connection) or the
+    table fails; the result's ``cursor`` (the last connection finished) continues next run.
 
     Older than 2 hours: stale by definition (API Gateway closes every connection by then).
     Younger: probed with ``@connections`` GET and removed on ``GoneException``.
     """
     result = SweepResult(cursor=start_key)
     while time_left_ms() > reserve_ms:
-        page, next_key = store.scan_page(result.cursor)
+        try:
+            page, next_key = store.scan_page(result.cursor)
+        except StoreError as exc:
+            result.stopped_by = f"{exc.operation}: {exc.code}"
+            return result
         for connection_id, created_at in page:
-            result.scanned += 1
-            if created_at is not None and now_ms - created_at > MAX_AGE_MS:
-                reason = "stale"
-            else:
-                try:
-                    if api.is_connected(connection_id):
-                        continue
-                except ConnectionsApiError as exc:
-                    result.probe_errors += 1
-                    logger.warning("probe failed", extra={"connectionId": connection_id, "error": str(exc)})
-                    continue
-                reason = "gone"
-            if store.delete(connection_id) is not None:
-                setattr(result, reason, getattr(result, reason) + 1)
-                logger.info("connection swept", extra={"connectionId": connection_id, "reason": reason})
+            if time_left_ms() <= reserve_ms:
+                return result
+            try:
+                _sweep_one(store, api, (connection_id, created_at), now_ms=now_ms, result=result)
+            except StoreError as exc:  # DynamoDB failed or is too slow for the time left
+                result.stopped_by = f"{exc.operation}: {exc.code}"
+                return result
+            result.cursor = connection_id  # finished: a scan may start after any key
         result.cursor = next_key
         if next_key is None:
             result.finished = True
             break
     return result
+
+
+def _sweep_one(
+    store: ConnectionStore,
+    api: ConnectionsApi,
+    connection: tuple[str, int | None],
+    *,
+    now_ms: int,
+    result: SweepResult,
+) -> None:
+    connection_id, created_at = connection
+    result.scanned += 1
+    if created_at is not None and now_ms - created_at > MAX_AGE_MS:
+        reason = "stale"
+    else:
+        try:
+            if api.is_connected(connection_id):
+                return
+        except ConnectionsApiError as exc:
+            result.probe_errors += 1
+            logger.warning("probe failed", extra={"connectionId": connection_id, "error": str(exc)})
+            return
+        reason = "gone"
+    if store.delete(connection_id) is not None:
+        setattr(result, reason, getattr(result, reason) + 1)
+        logger.info("connection swept", extra={"connectionId": connection_id, "reason": reason})
 
 
 def close_oldest_beyond(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from connection_tracker.catalogue import NAMESPACE, SERVICE
 
@@ -18,6 +18,14 @@ if TYPE_CHECKING:
 
 # API Gateway closes every WebSocket connection after two hours.
 API_GATEWAY_MAX_CONNECTION_HOURS = 2.0
+# An item's ttl is ``int(now + TTL_HOURS*3600)`` and its createdAt ``now`` in milliseconds: under
+# one second, the truncation can put the ttl before createdAt (depending on the clock's fraction),
+# an item the model refuses. So one second is the shortest lifetime.
+MIN_TTL_HOURS = 1 / 3600
+# The model reads a ttl of 10**11 or more as milliseconds (refused); ten million hours (1,141
+# years) keeps every ttl far below it.
+MAX_TTL_HOURS = 10_000_000.0
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
 class ConfigurationError(ValueError):
@@ -53,6 +61,29 @@ class Settings(BaseModel):
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
             raise ValueError("must be a finite number of hours")
+        if value < MIN_TTL_HOURS:
+            raise ValueError(
+                f"{value:g} hours is under one second ({MIN_TTL_HOURS:.6g} hours): "
+                "the item's ttl could lie before its createdAt"
+            )
+        if value > MAX_TTL_HOURS:
+            raise ValueError(
+                f"{value:g} hours is over {MAX_TTL_HOURS:g}: the item's ttl would read as epoch milliseconds"
+            )
+        return value
+
+    @field_validator("connections_api_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = f"{value!r} is not an http(s) URL of the stage's @connections endpoint"
+        try:
+            url = _HTTP_URL.validate_python(value)
+        except ValidationError:
+            raise ValueError(problem) from None
+        if not url.host or url.query or url.fragment:
+            raise ValueError(problem)
         return value
 
     @property

@@ -206,6 +206,57 @@ def test_bad_ttl_hours_fails_the_connect_and_names_the_variable(
     assert "TTL_HOURS" in printed.log("configuration error, connection refused")["error"]
 
 
+@pytest.mark.parametrize("fraction", [0.0, 0.001, 0.5, 0.999])  # the clock's fraction of a second
+@pytest.mark.parametrize("value", ["0.0000001", "0.0001", "0.000277", str(0.999 / 3600), "1e9", "1e8"])
+def test_a_ttl_no_item_could_have_is_a_configuration_error_on_every_try(
+    connect, dynamodb, table, monkeypatch, output, value, fraction
+):
+    """Under one second the ttl could lie before createdAt, over 10^7 hours it reads as
+    milliseconds: refused whatever the clock says, never a crash in the item model."""
+    monkeypatch.setattr(time, "time", lambda: int(FIXED_NOW) + fraction)
+    monkeypatch.setenv("TTL_HOURS", value)
+    for attempt in ("Lx1hHc7GoAMCIqA=", "Lx1hHc7GoAMCIqB="):
+        assert connect(requestContext__connectionId=attempt)["statusCode"] == 500
+        printed = output()
+        assert printed.metric_values() == {MetricName.CONNECT_FAILED: [1.0]}
+        assert "TTL_HOURS" in printed.log("configuration error, connection refused")["error"]
+    assert stored(dynamodb, table) == []
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.001, 0.999])
+@pytest.mark.parametrize("value", [str(1 / 3600), "10000000"])  # one second; ten million hours
+def test_the_shortest_and_longest_ttl_make_valid_items(
+    connect, dynamodb, table, monkeypatch, value, fraction
+):
+    monkeypatch.setattr(time, "time", lambda: int(FIXED_NOW) + fraction)
+    monkeypatch.setenv("TTL_HOURS", value)
+    assert connect()["statusCode"] == 200
+    (item,) = stored(dynamodb, table)
+    assert int(item["ttl"]["N"]) * 1000 >= int(item["createdAt"]["N"])
+    assert int(item["ttl"]["N"]) < 10**11
+
+
+def test_a_clock_before_1970_is_a_500_not_a_crash(connect, dynamodb, table, monkeypatch, output):
+    monkeypatch.setattr(time, "time", lambda: -5.5)  # no item can be made: a negative createdAt
+    assert connect()["statusCode"] == 500
+    printed = output()
+    assert printed.metric_values() == {MetricName.CONNECT_FAILED: [1.0]}
+    assert printed.log("connect failed")["errorCode"] == "InvalidItem"
+    assert stored(dynamodb, table) == []
+
+
+@pytest.mark.parametrize("value", ["ftp://x", "not a url", "https://", "wss://api.example.com/prod"])
+def test_a_malformed_connections_api_endpoint_fails_the_connect(
+    connect, dynamodb, table, monkeypatch, output, value
+):
+    monkeypatch.setenv("CONNECTIONS_API_ENDPOINT", value)
+    assert connect()["statusCode"] == 500
+    printed = output()
+    assert printed.metric_values() == {MetricName.CONNECT_FAILED: [1.0]}
+    assert "CONNECTIONS_API_ENDPOINT" in printed.log("configuration error, connection refused")["error"]
+    assert stored(dynamodb, table) == []
+
+
 @pytest.mark.parametrize("variable", ["VERIFY_WRITE", "CAPTURE_SOURCE_IP"])
 def test_bad_switch_fails_the_connect(connect, dynamodb, table, monkeypatch, output, variable):
     monkeypatch.setenv(variable, "maybe")
@@ -233,7 +284,8 @@ def test_throttling_is_retried_then_answered_with_500(connect, failing_dynamodb,
     response = connect()
 
     assert response == {"statusCode": 500, "body": "internal error"}
-    assert failing_dynamodb.attempts == ["PutItem"] * 3  # botocore standard mode: 3 attempts
+    # botocore's standard mode, with the attempts a 10 s Timeout has room for (connection_tracker.budget)
+    assert failing_dynamodb.attempts == ["PutItem"] * 2
     printed = output()
     assert printed.metric_values() == {MetricName.CONNECT_FAILED: [1.0]}
     line = printed.log("connect failed")

@@ -59,23 +59,28 @@ def test_sweeper_removes_stale_and_gone_and_keeps_the_live(
     assert values[MetricName.GONE_CONNECTIONS_SWEPT] == [1.0]
 
 
+@pytest.mark.parametrize("probes", [200, 150])  # at a page's end, in a page's middle
 def test_sweeper_stops_in_time_and_continues_next_run(
-    template, dynamodb, table, counters, connections_api, clock
+    template, dynamodb, table, counters, connections_api, clock, probes
 ):
     for n in range(250):
         put(dynamodb, table, f"gone-{n:03d}=", age_seconds=60)
     sweeper = load_handler(template, "SweeperFunction")
-    budget = iter([60_000, 60_000, 1_000] + [1_000] * 10)  # two pages, then too little time
+    timeout_ms = template.function_timeout("SweeperFunction") * 1000
 
     class Context(LambdaContext):
+        """Time runs short once ``probes`` connections are probed (a slow @connections API)."""
+
         def get_remaining_time_in_millis(self) -> int:
-            return next(budget)
+            return timeout_ms if len(connections_api.requests) < probes else 1_000
 
     first = sweeper({}, Context(function_name="SweeperFunction"))
-    assert (first["finished"], first["gone"]) == (False, 200)
-    assert len(ids(dynamodb, table)) == 50
-    second = sweeper({}, LambdaContext(function_name="SweeperFunction", remaining_ms=60_000))
-    assert (second["finished"], second["gone"]) == (True, 50)  # it went on from where it stopped
+    assert (first["finished"], first["gone"]) == (False, probes)
+    assert len(ids(dynamodb, table)) == 250 - probes
+    connections_api.requests.clear()
+    second = sweeper({}, LambdaContext(function_name="SweeperFunction", remaining_ms=timeout_ms))
+    assert (second["finished"], second["gone"]) == (True, 250 - probes)  # on from where it stopped
+    assert len(connections_api.requests) == 250 - probes  # nothing probed twice
     assert ids(dynamodb, table) == set()
 
 

@@ -14,6 +14,7 @@ CONTRACT = {  # docs/architecture.md, "Metric catalogue"
     "ConnectRejected": "Count",
     "ConnectFailed": "Count",
     "DisconnectHandled": "Count",
+    "DisconnectFailed": "Count",
     "ConnectionsOpened": "Count",
     "ConnectionsExpired": "Count",
     "ConnectionsClosed": "Count",
