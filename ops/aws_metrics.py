@@ -4,7 +4,7 @@ Each entry is taken from the metric's documentation page (``source``): the unit 
 publishes it in (an alarm's threshold is in that unit: an alarm's ``Unit`` filters data points,
 it converts nothing), the statistics that mean something for it, the dimension sets it is
 published with, how often it is published, and what its absence means. The template tests check
-every alarm and dashboard widget against this table, and the README's alarm table cites it.
+every alarm and dashboard widget against this table, and docs/operations.md's alarm table cites it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The service name and namespace come from ``POWERTOOLS_SERVICE_NAME`` and
 ``POWERTOOLS_METRICS_NAMESPACE`` with the product's defaults; the only metric dimension is
 ``service``. Tracer is not used: its import (aws-xray-sdk) costs more cold start than the
-two DynamoDB calls it would trace are worth (see README, "Benchmarks").
+two DynamoDB calls it would trace are worth (see docs/benchmarks.md, "Cold start").
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class EventLog:
 
     Measured on the 10,000-record benchmark, ``logger.info`` costs ~90 us a line, more than the
     whole per-record budget; these lines are built from the Logger's own keys (service, Lambda
-    context, correlation id) and written in one write per batch. See README, "Benchmarks".
+    context, correlation id) and written in one write per batch. See docs/benchmarks.md, "Stream consumer".
     """
 
     def __init__(self, location: str) -> None:

@@ -1,6 +1,6 @@
 """A short soak (two minutes, a few thousand connection lifecycles) through the local stack: its
 throughput must not sag and its memory must not grow; every accepted connection is counted.
-The 30-minute version is ``python -m bench soak`` (README, "Benchmarks")."""
+The 30-minute version is ``python -m bench soak`` (docs/benchmarks.md, "Soak")."""
 
 from __future__ import annotations
 
