@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack import emf
+from local_stack.billing import Meter
 from local_stack.periodic import Periodic
 from local_stack.service_metrics import ServiceMetrics
 from local_stack.worker import serve
@@ -244,6 +245,7 @@ class LocalFunctions:
         self._template = template
         self._shipper = shipper
         self.metrics = ServiceMetrics(shipper.put)  # what Lambda publishes about the invocations
+        self.meter = Meter()  # what Lambda bills (the stack's cost meter replaces it)
         # injected faults (``/_local/faults``): logical id -> "throttle" or "crash"
         self.faults: dict[str, str] = {}
         self._busy: dict[str, int] = defaultdict(int)
@@ -310,6 +312,7 @@ class LocalFunctions:
                 self.invocations[logical_id] += 1
                 self.errors[logical_id] += 1
                 self.metrics.invocation(logical_id, 0.0, failed=True, concurrent=concurrent)
+                self.meter.invoked(logical_id, 0.0)
                 self._write([f"{time.strftime('%H:%M:%S')} {logical_id} RuntimeError: crash injected\n"])
                 raise FunctionError(f"{logical_id} raised (crash injected)")
             return self._invoke(logical_id, event, concurrent)
@@ -328,6 +331,7 @@ class LocalFunctions:
             succeeded, response, output = environment.invoke(event, timeout)
         except (TimeoutError, EnvironmentLost) as exc:
             self.metrics.invocation(logical_id, environment.duration_ms, failed=True, concurrent=concurrent)
+            self.meter.invoked(logical_id, environment.duration_ms)
             reason = (
                 f"Task timed out after {timeout:.2f} seconds"
                 if isinstance(exc, TimeoutError)
@@ -339,6 +343,7 @@ class LocalFunctions:
         self.metrics.invocation(
             logical_id, environment.duration_ms, failed=not succeeded, concurrent=concurrent
         )
+        self.meter.invoked(logical_id, environment.duration_ms)
         environment.idle_since = time.monotonic()
         self._idle[logical_id].put(environment)
         self._route(logical_id, output, environment)

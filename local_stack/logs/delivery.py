@@ -24,6 +24,7 @@ import weakref
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from local_stack.billing import Meter
 from local_stack.periodic import Periodic
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class LogShipper(Periodic):
         self._idle.set()
         self.events = 0  # delivered
         self.bytes = 0  # delivered, as PutLogEvents counts them (message + 26 bytes an event)
+        self.meter = Meter()  # what CloudWatch Logs bills (the stack's cost meter replaces it)
 
     def group_of(self, function_name: str) -> str:
         return f"/aws/lambda/{function_name}"
@@ -111,6 +113,7 @@ class LogShipper(Periodic):
         lines = [line for line in output.splitlines() if line.strip()]
         if not lines:
             return
+        self.meter.logged(function_name, lines)
         stream = self.stream_of(environment if environment is not None else self)
         self._idle.clear()
         self._pending.put((self.group_of(function_name), stream, int(time.time() * 1000), lines))
