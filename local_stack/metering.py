@@ -63,6 +63,20 @@ def billed(access_key: str | None) -> bool:
     return access_key in SERVICE_KEYS or (access_key.startswith("LOCAL") and access_key.isalnum())
 
 
+def _billed_now() -> bool:
+    """Whether the request this thread serves is on the account's bill."""
+    return billed(getattr(_request, "access_key", None))
+
+
+def _keyed(handler: DynamoHandler, body_key: str) -> tuple[Table, Any] | None:
+    """The table and key a request names (``None``: moto refuses the request itself)."""
+    try:
+        table = handler.dynamodb_backend.get_table(handler.body["TableName"])
+        return table, handler.dynamodb_backend.get_keys_value(table, handler.body[body_key])
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _credential(environ: dict[str, Any]) -> list[str]:
     authorization = str(environ.get("HTTP_AUTHORIZATION", ""))
     return authorization.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
@@ -157,23 +171,21 @@ class DynamoDBMeter:
     # ----- moto's operations ----------------------------------------------------------------------------
     def install(self) -> None:
         """Meter the emulated DynamoDB's operations (moto's request handlers and table scans)."""
+        self._install_writes()
+        self._install_gets()
+        self._install_batch_writes()
+        self._install_reads()
+        self._install_transactions()
+
+    def _install_writes(self) -> None:
+        """PutItem, UpdateItem, DeleteItem: the item before, the item after, a failed condition."""
         meter = self
-
-        def current() -> bool:
-            return billed(getattr(_request, "access_key", None))
-
-        def keyed(handler: DynamoHandler, body_key: str) -> tuple[Table, Any] | None:
-            try:
-                table = handler.dynamodb_backend.get_table(handler.body["TableName"])
-                return table, handler.dynamodb_backend.get_keys_value(table, handler.body[body_key])
-            except Exception:  # noqa: BLE001 - moto refuses the request itself
-                return None
 
         def single(name: str, body_key: str) -> None:
             original = getattr(DynamoHandler, name)
 
             def metered(self: DynamoHandler) -> Any:  # noqa: ANN401
-                target = keyed(self, body_key) if current() else None
+                target = _keyed(self, body_key) if _billed_now() else None
                 if target is None:
                     return original(self)
                 table, key = target
@@ -183,6 +195,7 @@ class DynamoDBMeter:
                 except ConditionalCheckFailed:
                     meter.failed_write(table, old)
                     raise
+                new: dict[str, Any] | None
                 if name == "put_item":
                     new = _python(self.body["Item"])
                 elif name == "update_item":
@@ -197,10 +210,13 @@ class DynamoDBMeter:
         for name, body_key in (("put_item", "Item"), ("update_item", "Key"), ("delete_item", "Key")):
             single(name, body_key)
 
+    def _install_gets(self) -> None:
+        """GetItem and BatchGetItem: each item's full size (a missing one: the minimum)."""
+        meter = self
         get_item = DynamoHandler.get_item
 
         def metered_get(self: DynamoHandler) -> Any:  # noqa: ANN401
-            target = keyed(self, "Key") if current() else None
+            target = _keyed(self, "Key") if _billed_now() else None
             result = get_item(self)
             if target is not None:
                 table, key = target
@@ -209,29 +225,30 @@ class DynamoDBMeter:
             return result
 
         DynamoHandler.get_item = metered_get  # type: ignore[method-assign]
-
         batch_get = DynamoHandler.batch_get_item
 
         def metered_batch_get(self: DynamoHandler) -> Any:  # noqa: ANN401
             result = batch_get(self)
-            if current():
+            if _billed_now():
                 backend = self.dynamodb_backend
                 for table_name, request in (self.body.get("RequestItems") or {}).items():
                     with contextlib.suppress(Exception):
                         table = backend.get_table(table_name)
+                        consistent = bool(request.get("ConsistentRead"))
                         for keys in request.get("Keys", []):
                             item = table.get_item(*backend.get_keys_value(table, keys))
-                            meter.read(
-                                table, _size(_plain(item)), consistent=bool(request.get("ConsistentRead"))
-                            )
+                            meter.read(table, _size(_plain(item)), consistent=consistent)
             return result
 
         DynamoHandler.batch_get_item = metered_batch_get  # type: ignore[method-assign]
 
+    def _install_batch_writes(self) -> None:
+        """BatchWriteItem: each item as the PutItem or DeleteItem it is."""
+        meter = self
         batch_write = DynamoHandler.batch_write_item
 
         def metered_batch_write(self: DynamoHandler) -> Any:  # noqa: ANN401
-            if not current():
+            if not _billed_now():
                 return batch_write(self)
             backend = self.dynamodb_backend
             planned = []
@@ -240,20 +257,17 @@ class DynamoDBMeter:
                     table = backend.get_table(table_name)
                     for request in requests:
                         put = request.get("PutRequest")
-                        keys = put["Item"] if put else request["DeleteRequest"]["Key"]
-                        key = backend.get_keys_value(table, keys)
-                        planned.append(
-                            (table, _plain(table.get_item(*key)), _python(put["Item"]) if put else None)
+                        key = backend.get_keys_value(
+                            table, put["Item"] if put else request["DeleteRequest"]["Key"]
                         )
-            result = batch_write(self)  # each item as its own PutItem or DeleteItem
+                        new = _python(put["Item"]) if put else None
+                        planned.append((table, _plain(table.get_item(*key)), new))
+            result = batch_write(self)
             for table, old, new in planned:
                 meter.write(table, old, new)
             return result
 
         DynamoHandler.batch_write_item = metered_batch_write  # type: ignore[method-assign]
-
-        self._install_reads()
-        self._install_transactions(current)
 
     def _install_reads(self) -> None:
         """Query and Scan pages: the summed size of the items evaluated, before the filter and the
@@ -274,7 +288,7 @@ class DynamoDBMeter:
                 _projection: str = projection_argument,
                 **kwargs: Any,  # noqa: ANN401
             ) -> Any:  # noqa: ANN401
-                if not billed(getattr(_request, "access_key", None)):
+                if not _billed_now():
                     return _original(self, *args, **kwargs)
                 bound = _signature.bind(self, *args, **kwargs)
                 bound.apply_defaults()
@@ -298,21 +312,23 @@ class DynamoDBMeter:
 
             setattr(Table, name, metered)
 
-    def _install_transactions(self, current: Callable[[], bool]) -> None:
+    def _install_transactions(self) -> None:
         meter = self
         transact = DynamoDBBackend.transact_write_items
 
         def metered(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-            if not current():
+            if not _billed_now():
                 transact(self, transact_items)
                 return
             planned = []
             for action in transact_items:
                 kind, op = next(iter(action.items()))
                 table = self.tables.get(op.get("TableName", ""))
+                if table is None:
+                    continue  # moto refuses the transaction itself
                 with contextlib.suppress(Exception):
-                    key = self.get_keys_value(table, op["Item"] if kind == "Put" else op["Key"])  # type: ignore[arg-type]
-                    planned.append((kind, op, table, key, _plain(table.get_item(*key))))  # type: ignore[union-attr]
+                    key = self.get_keys_value(table, op["Item"] if kind == "Put" else op["Key"])
+                    planned.append((kind, op, table, key, _plain(table.get_item(*key))))
             try:
                 transact(self, transact_items)
             except TransactionCanceledException:
@@ -339,8 +355,11 @@ class RequestMeter:
     answers ``GET /_local/bill``."""
 
     def __init__(
-        self, application: Any, dynamodb: DynamoDBMeter, backend: Callable[[], Any] | None = None
-    ) -> None:  # noqa: ANN401
+        self,
+        application: Any,  # noqa: ANN401 - a WSGI application
+        dynamodb: DynamoDBMeter,
+        backend: Callable[[], Any] | None = None,
+    ) -> None:
         self._application = application
         self.dynamodb = dynamodb
         self._backend = backend  # the DynamoDB backend (its tables' indexes, listed at zero)
