@@ -30,12 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from local_stack import emf
 from ops import prices
+from ops.prices import writes_platform_lines
 
 if TYPE_CHECKING:
     from sam_template.model import Template
 
-# Lambda's system log levels that keep the INFO platform lines (LogFormat JSON); Text keeps them all
-_KEEPS_PLATFORM_LINES = {"DEBUG", "INFO"}
 _PLATFORM_MARKERS = ("START RequestId:", "END RequestId:", "REPORT RequestId:", '"type":"platform.')
 
 
@@ -97,14 +96,6 @@ def platform_lines(log_format: str, memory_mb: int, duration_ms: float, *, trace
             },
         ),
     ]
-
-
-def writes_platform_lines(logging_config: dict[str, Any] | None) -> bool:
-    """Whether Lambda writes the INFO platform lines for a function with this ``LoggingConfig``."""
-    config = logging_config or {}
-    if str(config.get("LogFormat", "Text")).upper() != "JSON":
-        return True  # the Text format has no log-level filtering
-    return str(config.get("SystemLogLevel", "INFO")).upper() in _KEEPS_PLATFORM_LINES
 
 
 def alarm_metrics(template: Template) -> int:

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.types import Binary
 
-from local_stack.billing import Meter, platform_lines, writes_platform_lines
+from local_stack.billing import Meter, platform_lines
 from ops import prices
+from ops.prices import writes_platform_lines
 from sam_template.conditions import deployed
 from sam_template.expand import expand
 from sam_template.model import load_template
