@@ -211,7 +211,11 @@ class Meter:
                         prices.log_event_bytes(line) for line in lines
                     )
             lambdas = {
-                name: {"requests": count, "gbSeconds": round(self.gb_seconds[name], 6)}
+                name: {
+                    "requests": count,
+                    "gbSeconds": round(self.gb_seconds[name], 6),
+                    "meanDurationMs": round(self.milliseconds[name] / count, 3),
+                }
                 for name, count in sorted(self.requests.items())
             }
             units = {

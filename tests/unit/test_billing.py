@@ -140,7 +140,9 @@ def test_the_templates_logging_config_keeps_the_invocations_to_what_the_function
     meter.logged("ConnectFunction", ["x" * 74])
     bill = meter.bill({})
     assert bill["units"]["cloudwatch"]["logBytes"] == {"ConnectFunction": 100}  # no START/END/REPORT
-    assert bill["units"]["lambda"] == {"ConnectFunction": {"requests": 1, "gbSeconds": 0.25 * 0.013}}
+    assert bill["units"]["lambda"] == {
+        "ConnectFunction": {"requests": 1, "gbSeconds": 0.25 * 0.013, "meanDurationMs": 12.3}
+    }
 
 
 def test_dollars_per_million_connections_and_the_trackers_share():
