@@ -25,6 +25,7 @@ to prepare and to commit, and no more about cancellations.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import inspect
 import json
@@ -90,7 +91,22 @@ def _plain(item: Any) -> dict[str, Any] | None:  # noqa: ANN401 - a moto Item or
 
 
 def _python(typed: dict[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in typed.items()}
+    return {name: _deserializer.deserialize(_raw_binaries(value)) for name, value in typed.items()}  # type: ignore[arg-type]
+
+
+def _raw_binaries(value: dict[str, Any]) -> dict[str, Any]:
+    """An attribute value with its binaries as bytes: the JSON protocol (and moto's storage) carry
+    them in base64, boto3's deserialiser takes what its serialiser gives, bytes."""
+    ((kind, inner),) = value.items()
+    if kind == "B" and isinstance(inner, str):
+        return {"B": base64.b64decode(inner)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(item) if isinstance(item, str) else item for item in inner]}
+    if kind == "L":
+        return {"L": [_raw_binaries(item) for item in inner]}
+    if kind == "M":
+        return {"M": {name: _raw_binaries(item) for name, item in inner.items()}}
+    return value
 
 
 def _size(item: dict[str, Any] | None) -> int:

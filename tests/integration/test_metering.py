@@ -103,6 +103,15 @@ def test_a_delete_consumes_the_item_it_removed(endpoint):
     assert bill.table("t") == 4
 
 
+def test_binary_attributes_are_their_raw_bytes(endpoint):
+    dynamodb = aws.client("dynamodb", endpoint, access_key=FUNCTION)
+    with Bill(endpoint) as bill:
+        dynamodb.put_item(
+            TableName="t", Item={"k": {"S": "bin"}, "b": {"B": b"\x00" * 1_100}, "l": {"L": [{"B": b"x"}]}}
+        )  # 1 + 3, 1 + 1,100, 1 + 3 + (1 + 1): 1,111 bytes, 2 units
+    assert bill.table("t") == 2
+
+
 def test_a_transaction_takes_two_units_per_kilobyte(endpoint):
     dynamodb = aws.client("dynamodb", endpoint, access_key=FUNCTION)
     with Bill(endpoint) as bill:
