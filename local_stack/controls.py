@@ -7,6 +7,7 @@ API Gateway's): ``/_local/...``.
   connections' ``$disconnect`` (it is best-effort on AWS too).
 - ``POST /_local/invoke/{LogicalId}``: runs a function now with a scheduled event, as EventBridge
   would, and answers its result.
+- ``GET /_local/bill``: what the run would cost on AWS (``local_stack.cost.meter``).
 - ``POST /_local/faults`` with a fault (``local_stack.faults``) adds it; ``GET /_local/faults``
   lists the active faults; ``DELETE /_local/faults`` clears them all.
 """
@@ -35,12 +36,16 @@ class Controls:
         self.faults: list[faults.Fault] = []
         # puts the HTTP-level faults into the emulated AWS endpoint (set by the stack)
         self.on_faults: Callable[[list[faults.Fault]], None] | None = None
+        # the cost meter's bill (set by the stack)
+        self.bill: Callable[[], dict[str, Any]] | None = None
 
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         """(status, JSON body) for a control request."""
         action = path.removeprefix(PREFIX)
         if method == "GET" and action == "functions":
             return 200, self.functions()
+        if method == "GET" and action == "bill" and self.bill is not None:
+            return 200, self.bill()
         if method == "POST" and action == "skip-disconnect":
             ids = json.loads(body or b"{}").get("connectionIds", [])
             self._skip_disconnect.update(str(connection_id) for connection_id in ids)

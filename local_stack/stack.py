@@ -27,6 +27,8 @@ from local_stack.awslambda.runtime import emulation_variables, install_requireme
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.service_metrics import QueueDepths
 from local_stack.cloudwatch.store import MetricStore
+from local_stack.cost.endpoint import CLOUDWATCH_SERVICE_KEY, LAMBDA_SERVICE_KEY, TTL_KEY
+from local_stack.cost.meter import Meter, summary
 from local_stack.dashboard.server import DashboardServer
 from local_stack.dashboard.terminal import StoreReader, show, status
 from local_stack.dashboard.widgets import widgets
@@ -232,6 +234,8 @@ class LocalStack:
         self.shipper = MetricShipper(aws.client("cloudwatch", endpoint), store=self.store)
         self.shipper.start()
         self.functions = LocalFunctions(self.template, self.shipper, self._log)
+        self.meter = Meter(self.template, endpoint)  # what the run would cost on AWS
+        self.functions.meter = self.meter
 
         # @connections over HTTPS, with a certificate the functions trust (AWS_CA_BUNDLE)
         self.certificate = make_certificate(self.options.log_path.parent, self.options.host)
@@ -253,6 +257,8 @@ class LocalStack:
             idle_timeout=self.options.idle_timeout,
             max_duration=self.options.max_duration,
         )
+        self.gateway.meter = self.meter
+        self.gateway.controls.bill = self.meter.bill
         await self.gateway.start()
         self.functions.metrics.api = (self.gateway.api_id, stage, detailed_metrics(self.template, apis[0]))
         self.gateway.controls.on_faults = self.moto.inject
@@ -317,7 +323,7 @@ class LocalStack:
                     aws.client("dynamodbstreams", endpoint),
                     self.provisioned.streams[source.table],
                     settings,
-                    sqs=aws.client("sqs", endpoint),
+                    sqs=aws.client("sqs", endpoint, access_key=LAMBDA_SERVICE_KEY),
                     dead_letter_url=self.provisioned.queues.get(source.on_failure_queue or ""),
                     poll_interval=self.options.poll_interval,
                 )
@@ -336,7 +342,7 @@ class LocalStack:
                 self.notices.append(f"TTL of {table_id} is not emulated: no function reads its stream")
                 continue
             ttl = TtlEmulator(
-                aws.client("dynamodb", endpoint),
+                aws.client("dynamodb", endpoint, access_key=TTL_KEY),  # its deletes are free
                 table_name=table_name,
                 ttl_attribute=ttl_spec["AttributeName"],
                 on_expired=poller.mark_ttl_deleted,
@@ -363,7 +369,7 @@ class LocalStack:
             load_alarms(self.template, self._deployment),
             self.store,
             self.cloudwatch,
-            aws.client("sns", endpoint),
+            aws.client("sns", endpoint, access_key=CLOUDWATCH_SERVICE_KEY),
             time_scale=self.options.alarm_time_scale,
         )
         self.alarms.create()
@@ -464,6 +470,9 @@ class LocalStack:
         for name in ("functions", "shipper", "logs"):
             if hasattr(self, name):
                 getattr(self, name).stop()
+        if hasattr(self, "meter"):
+            with contextlib.suppress(Exception):
+                self.final_bill = self.meter.bill()  # before the endpoint that holds its units goes
         self.moto.stop()
         if hasattr(self, "_log"):
             self._log.close()
@@ -497,9 +506,14 @@ async def serve(options: Options) -> int:
                 show(state, described, headless=options.headless)
     finally:
         await stack.stop()
+        bill = getattr(stack, "final_bill", None)
         if options.headless:
+            if bill is not None:
+                out.write(json.dumps({"event": "bill", **bill}) + "\n")
             out.write(json.dumps({"event": "stopped"}) + "\n")
         else:
+            if bill is not None:
+                out.write(summary(bill) + "\n")
             out.write("stopped\n")
         out.flush()
     return 0

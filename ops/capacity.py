@@ -4,11 +4,14 @@
 [--max-per-client N] [--json]`` prints, for that load: DynamoDB request units per second on each
 table, stream shards and consumer invocations per second, the gauge's transactions and the write
 rate on its count item, Lambda concurrency per function, the API Gateway quotas that bind first,
-and a monthly cost estimate at on-demand prices in us-east-1.
+a monthly cost estimate at on-demand prices in us-east-1, and the usage charges per million
+connections by service (``--json``: ``perMillionConnections``, the keys of the local stack's cost
+meter, ``GET /_local/bill``).
 
-Every constant below is a documented AWS quota or price (cited beside it), or an assumption about
-this product's own behaviour (marked so, with where it was measured). Prices were read on
-2026-11-26 from stored copies of the AWS pricing pages; check the live pages before you budget.
+Every constant below is a documented AWS quota (cited beside it) or an assumption about this
+product's own behaviour (marked so, with where it was measured). Prices and billing rules are
+``ops.prices``, the price table the local stack's meter uses too; ``tests/e2e/test_bill.py`` holds
+this model to the meter on a load run through the local stack.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import cache
+
+from ops import prices
 
 # ----- AWS quotas --------------------------------------------------------------------------------
 # API Gateway, "Quotas for configuring and running a WebSocket in API Gateway":
@@ -37,49 +43,68 @@ TABLE_WRITE_UNITS_PER_SECOND = 40_000
 # Lambda, "Lambda quotas": 1,000 concurrent executions per account and Region by default.
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 LAMBDA_ACCOUNT_CONCURRENCY = 1_000
-# TransactWriteItems takes 100 actions: the gauge puts 99 markers and the count in one
-# (DynamoDB developer guide, "Amazon DynamoDB Transactions: How it works").
-GAUGE_CHANGES_PER_TRANSACTION = 99
+# The gauge writes once per stream shard per tumbling window: the window's final invocation puts the
+# shard's marker and updates the count item in one TransactWriteItems (2 items, each under 1 KB: 2
+# write units each, "Amazon DynamoDB Transactions: How it works", Capacity management), then reads
+# the count (strongly consistent: 1 read unit).
+GAUGE_WINDOW_SECONDS = 60  # template.yaml, GaugeWindowSeconds
+GAUGE_ITEMS_PER_TRANSACTION = 2
 
-# ----- prices, us-east-1, read 2026-11-26 -------------------------------------------------------------
-# DynamoDB on-demand (https://aws.amazon.com/dynamodb/pricing/on-demand/): a write request unit
-# writes up to 1 KB, a transactional write takes 2; a strongly consistent read of up to 4 KB takes
-# 1 read request unit, an eventually consistent one half. Reads of a stream by a Lambda trigger
-# are free.
-DYNAMODB_PER_MILLION_WRITE_UNITS = 0.625
-DYNAMODB_PER_MILLION_READ_UNITS = 0.125
-DYNAMODB_PER_GB_MONTH = 0.25
-# Lambda, arm64 (https://aws.amazon.com/lambda/pricing/): first 7.5 billion GB-seconds a month.
-LAMBDA_PER_MILLION_REQUESTS = 0.20
-LAMBDA_PER_GB_SECOND_ARM64 = 0.0000133334
-# API Gateway WebSocket (https://aws.amazon.com/api-gateway/pricing/): first billion messages,
-# in 32 KB increments; connection minutes. $connect and $disconnect are counted as messages here
-# (API Gateway's ConnectCount metric calls them "messages sent to the $connect route"): the
-# conservative reading.
-API_PER_MILLION_MESSAGES = 1.00
-API_PER_MILLION_CONNECTION_MINUTES = 0.25
-# CloudWatch (https://aws.amazon.com/cloudwatch/pricing/): log ingestion per GB, custom metrics
-# per metric-month (first 10,000), a standard alarm per metric it reads, a dashboard.
-CLOUDWATCH_PER_GB_LOGS = 0.50
-CLOUDWATCH_PER_METRIC_MONTH = 0.30
-CLOUDWATCH_PER_ALARM_METRIC_MONTH = 0.10
-CLOUDWATCH_PER_DASHBOARD_MONTH = 3.00
-SECONDS_PER_MONTH = 30 * 86_400
+# ----- prices: ops.prices (the one price table, shared with the local stack's cost meter) -------------
 
 # ----- this product's behaviour (assumptions, measured or read from template.yaml) ------------------
 ITEM_BYTES = 400  # a connection item with metadata (tests/events/connect.json): < 1 KB, one write unit
-MARKER_BYTES = 60
+INDEX_ENTRY_BYTES = 60  # ByClient's entry (KEYS_ONLY: connectionId, clientId, createdAt): one write unit
+MARKER_BYTES = 120  # a shard's marker (shard id, the highest sequence number applied, expiresAt)
 BATCH_SIZE = 1_000  # template.yaml, the consumer's BatchSize
 BATCHING_WINDOW_SECONDS = 5.0  # template.yaml, MaximumBatchingWindowInSeconds
-TOMBSTONE_SECONDS = 3_600 + 900  # StreamMaxRecordAgeSeconds + the gauge's margin
-CONNECT_MEMORY_GB, CONSUMER_MEMORY_GB = 0.25, 0.5  # template.yaml MemorySize
+RECONCILE_SETTLE_SECONDS = 10  # reconcile counts twice, a window and this much apart
+SWEEP_SECONDS, RECONCILE_SECONDS = 300, 3_600  # the schedules: rate(5 minutes), rate(1 hour)
+SWEEP_PAGE_ITEMS = 100  # the sweeper's Scan Limit (a page is rounded up to 4 KB on its own)
 # Warm durations on Lambda (assumed: the handler's own work measured by `make bench` is ~4 ms; one
-# DynamoDB request adds ~5-10 ms): replace with your functions' Duration p50.
+# DynamoDB request adds ~5-10 ms): replace with your functions' Duration p50 (--duration-ms).
 CONNECT_SECONDS, DISCONNECT_SECONDS = 0.020, 0.015
 CONSUMER_SECONDS_PER_BATCH, CONSUMER_SECONDS_PER_RECORD = 0.050, 0.000_016  # bench: ~62k records/s
 GAUGE_SECONDS_PER_TRANSACTION = 0.015
-LOG_BYTES_PER_CONNECTION = 3_500  # connect, disconnect and two event lines, with Lambda's own lines
+MAINTENANCE_SECONDS = 0.200  # a sweep or a reconciliation of a small table
+# Log bytes ingested (message + 26 bytes an event), measured by the local stack's cost meter
+# (GET /_local/bill) on this template: $connect's and $disconnect's EMF document; the consumer's
+# connection line (and its share of the EMF documents) per record, and its `gauge updated` and
+# `batch processed` lines and EMF documents per batch. Lambda's START/END/REPORT lines are not
+# written (LoggingConfig: SystemLogLevel WARN); with them, ~PLATFORM_LOG_BYTES per invocation.
+CONNECT_LOG_BYTES, DISCONNECT_LOG_BYTES = 274, 349
+RECORD_LOG_BYTES, BATCH_LOG_BYTES = 410, 1_650
+PLATFORM_LOG_BYTES = 420
 CUSTOM_METRICS, ALARM_METRICS, DASHBOARDS = 15, 13, 1  # the catalogue; the alarms' metrics; one
+FUNCTIONS = (
+    "ConnectFunction",
+    "DisconnectFunction",
+    "StreamMetricsFunction",
+    "SweeperFunction",
+    "ReconcileFunction",
+)
+
+
+def template_facts(max_per_client: int) -> tuple[bool, dict[str, int], bool]:
+    """From template.yaml, for this ``MaxConnectionsPerClient``: whether the connections table has
+    its ByClient index, each function's MemorySize, and whether Lambda writes its platform lines
+    (the functions' LoggingConfig)."""
+    from sam_template.model import load_template  # noqa: PLC0415 - reads the YAML
+    from sam_template.tables import table_properties  # noqa: PLC0415
+
+    template = load_template()
+    table = table_properties(template, "ConnectionsTable", {"MaxConnectionsPerClient": str(max_per_client)})
+    indexed = any(index.get("IndexName") == "ByClient" for index in table.get("GlobalSecondaryIndexes") or [])
+    defaults = template.body.get("Globals", {}).get("Function", {})
+    memory = {
+        name: int(template.properties(name).get("MemorySize", defaults.get("MemorySize", 128)))
+        for name in FUNCTIONS
+    }
+    logging = {
+        **defaults.get("LoggingConfig", {}),
+        **template.properties("ConnectFunction").get("LoggingConfig", {}),
+    }
+    return indexed, memory, prices.writes_platform_lines(logging)
 
 
 class CapacityError(ValueError):
@@ -93,6 +118,10 @@ class Load:
     ttl_share: float = 0.0  # connections whose $disconnect never came: removed by TTL (free)
     gauge: bool = True
     max_per_client: int = 0
+    batching_window_seconds: float = BATCHING_WINDOW_SECONDS
+    gauge_window_seconds: float = GAUGE_WINDOW_SECONDS
+    # measured mean durations per function (ms), instead of the assumed warm durations above
+    durations_ms: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.connects_per_second) or self.connects_per_second <= 0:
@@ -103,6 +132,12 @@ class Load:
             raise CapacityError("--ttl-share is a fraction of connections, from 0 to 1")
         if self.max_per_client < 0:
             raise CapacityError("--max-per-client must be 0 (unlimited) or more")
+        if not self.batching_window_seconds >= 0:
+            raise CapacityError("--batching-window is seconds, 0 or more")
+        if not 1 <= self.gauge_window_seconds <= 900:
+            raise CapacityError("--gauge-window is seconds, from 1 to 900 (GaugeWindowSeconds)")
+        if any(not math.isfinite(ms) or ms < 0 for ms in self.durations_ms.values()):
+            raise CapacityError("--duration-ms takes FUNCTION=MILLISECONDS, 0 or more")
 
 
 @dataclass(frozen=True)
@@ -110,6 +145,7 @@ class Capacity:
     open_connections: float
     connections_write_units: float
     connections_read_units: float
+    index_write_units: float  # ByClient's, when the template has it
     counters_write_units: float
     counters_read_units: float
     stream_records_per_second: float
@@ -123,45 +159,131 @@ class Capacity:
     monthly_cost: dict[str, float]
 
 
-def estimate(load: Load) -> Capacity:
+@dataclass(frozen=True)
+class Flow:
+    """A load's rates, as the model derives them (per second)."""
+
+    rate: float
+    disconnects: float
+    open_connections: float
+    records: float
+    shards: int
+    batch: float
+    invocations: float
+    transactions: float
+    indexed: bool
+
+
+def flow(load: Load) -> Flow:
     rate = load.connects_per_second
     lifetime = min(load.mean_lifetime_seconds, API_CONNECTION_DURATION_SECONDS)
-    open_connections = rate * lifetime  # Little's law
     disconnects = rate * (1 - load.ttl_share)  # TTL deletes cost no write units
+    indexed, _, _ = _facts(load.max_per_client)
+    records = 2 * rate  # an INSERT and a REMOVE per connection
+    shards = max(1, math.ceil((rate + disconnects) / PARTITION_WRITE_UNITS_PER_SECOND))
+    per_shard = records / shards
+    batch = max(1.0, min(BATCH_SIZE, per_shard * load.batching_window_seconds))
+    # with the gauge, the mapping has a tumbling window: besides the batches, each shard's window
+    # ends in a final invocation (with or without records) that writes the gauge once
+    finals = shards / load.gauge_window_seconds if load.gauge else 0.0
+    invocations = shards * per_shard / batch + finals
+    transactions = finals
+    return Flow(
+        rate, disconnects, rate * lifetime, records, shards, batch, invocations, transactions, indexed
+    )
 
-    # the connections table: one PutItem per connect, one DeleteItem per $disconnect; with the
-    # per-client limit one keys-only Query page (eventually consistent: half a read unit) per connect
+
+@cache
+def _facts(max_per_client: int) -> tuple[bool, dict[str, int], bool]:
+    return template_facts(max_per_client)
+
+
+def _seconds(load: Load, name: str, assumed: float) -> float:
+    return load.durations_ms[name] / 1000 if name in load.durations_ms else assumed
+
+
+def usage_per_second(load: Load) -> prices.Usage:
+    """What the load uses each second, in the units each service bills (``ops.prices``): what the
+    local stack's cost meter counts, from the same rules."""
+    f = flow(load)
+    _, memory, platform = _facts(load.max_per_client)
+    # DynamoDB: a PutItem per connect, a DeleteItem per $disconnect (the item's size: 1 unit each);
+    # ByClient, when the template has it: an index write for each, and a Query page per connect
+    writes = f.rate + f.disconnects + ((f.rate + f.disconnects) if f.indexed else 0.0)
+    reads = 0.5 * f.rate if load.max_per_client else 0.0
+    # the sweeper's Scan pages every 5 minutes, the reconciliation's every hour (eventually consistent)
+    pages = max(1.0, f.open_connections / SWEEP_PAGE_ITEMS)
+    reads += pages * math.ceil(SWEEP_PAGE_ITEMS * ITEM_BYTES / 4096) * 0.5 / SWEEP_SECONDS
+    reads += max(1.0, f.open_connections * ITEM_BYTES / 4096) * 0.5 / RECONCILE_SECONDS
+    writes += 1 / SWEEP_SECONDS  # its cursor (PutItem)
+    reads += 1 / SWEEP_SECONDS  # and the cursor read (GetItem, strongly consistent)
+    if load.gauge:
+        # one transaction of the shard's marker and the count item per shard per window (2 units an
+        # item), one strongly consistent read of the count after it; reconcile counts the table a
+        # second time, a window later, and reads the count
+        writes += 2 * GAUGE_ITEMS_PER_TRANSACTION * f.transactions
+        reads += f.transactions
+        reads += (max(1.0, f.open_connections * ITEM_BYTES / 4096) * 0.5 + 1) / RECONCILE_SECONDS
+    consumer = _seconds(
+        load, "StreamMetricsFunction", CONSUMER_SECONDS_PER_BATCH + f.batch * CONSUMER_SECONDS_PER_RECORD
+    ) + (
+        0.0
+        if "StreamMetricsFunction" in load.durations_ms or not load.gauge
+        else f.transactions / max(f.invocations, 1e-12) * GAUGE_SECONDS_PER_TRANSACTION
+    )
+    # reconcile waits a window (and the settling margin) between its two counts
+    settle = load.gauge_window_seconds + RECONCILE_SETTLE_SECONDS if load.gauge else 0.0
+    invocations = {
+        "ConnectFunction": (f.rate, _seconds(load, "ConnectFunction", CONNECT_SECONDS)),
+        "DisconnectFunction": (f.disconnects, _seconds(load, "DisconnectFunction", DISCONNECT_SECONDS)),
+        "StreamMetricsFunction": (f.invocations, consumer),
+        "SweeperFunction": (1 / SWEEP_SECONDS, _seconds(load, "SweeperFunction", MAINTENANCE_SECONDS)),
+        "ReconcileFunction": (
+            1 / RECONCILE_SECONDS,
+            _seconds(load, "ReconcileFunction", MAINTENANCE_SECONDS + settle),
+        ),
+    }
+    log_bytes = (
+        f.rate * CONNECT_LOG_BYTES
+        + f.disconnects * DISCONNECT_LOG_BYTES
+        + f.records * RECORD_LOG_BYTES
+        + f.invocations * BATCH_LOG_BYTES
+        + (sum(count for count, _ in invocations.values()) * PLATFORM_LOG_BYTES if platform else 0.0)
+    )
+    return prices.Usage(
+        dynamodb_write_units=writes,
+        dynamodb_read_units=reads,
+        lambda_requests=sum(count for count, _ in invocations.values()),
+        lambda_gb_seconds=sum(
+            count * prices.gb_seconds(memory[name], seconds * 1000)
+            for name, (count, seconds) in invocations.items()
+        ),
+        api_messages=f.rate + f.disconnects,  # $connect and $disconnect (see ops.prices.api_messages)
+        api_connection_minutes=f.open_connections / 60,
+        log_bytes=log_bytes,
+    )
+
+
+def per_million_connections(load: Load) -> dict[str, float]:
+    """Usage charges per million connections, by service, as the meter's ``perMillionConnections``."""
+    return prices.per_million(prices.dollars(usage_per_second(load)), load.connects_per_second)
+
+
+def estimate(load: Load) -> Capacity:
+    f = flow(load)
+    rate, disconnects, open_connections = f.rate, f.disconnects, f.open_connections
+
     connections_write = rate + disconnects
     scans_per_second = open_connections * ITEM_BYTES / 4096 * 0.5 * (1 / 300 + 1 / 3600)  # sweeper, reconcile
     connections_read = (0.5 * rate if load.max_per_client else 0.0) + scans_per_second
-
-    # the stream: an INSERT and a REMOVE per connection; shards follow the table's partitions
-    records = 2 * rate
-    shards = max(1, math.ceil(connections_write / PARTITION_WRITE_UNITS_PER_SECOND))
-    per_shard = records / shards
-    batch = min(BATCH_SIZE, per_shard * BATCHING_WINDOW_SECONDS)
-    invocations = shards * per_shard / batch
-
-    # the gauge: markers opened and closed in transactions (2 write units each) and the count
-    # item once per transaction; one strongly consistent read of the count per batch
-    transactions = invocations * math.ceil(batch / GAUGE_CHANGES_PER_TRANSACTION) if load.gauge else 0.0
-    count_item = 2 * transactions
-    counters_write = (2 * 2 * rate + count_item) if load.gauge else 0.0
-    counters_read = invocations if load.gauge else 0.0
-
-    consumer_seconds = (
-        CONSUMER_SECONDS_PER_BATCH
-        + batch * CONSUMER_SECONDS_PER_RECORD
-        + (
-            math.ceil(batch / GAUGE_CHANGES_PER_TRANSACTION) * GAUGE_SECONDS_PER_TRANSACTION
-            if load.gauge
-            else 0
-        )
-    )
+    count_item = 2 * f.transactions
+    counters_write = 2 * GAUGE_ITEMS_PER_TRANSACTION * f.transactions
+    counters_read = f.transactions
+    usage = usage_per_second(load)
     concurrency = {
-        "ConnectFunction": rate * CONNECT_SECONDS,
-        "DisconnectFunction": disconnects * DISCONNECT_SECONDS,
-        "StreamMetricsFunction": float(shards),  # one batch per shard at a time
+        "ConnectFunction": rate * _seconds(load, "ConnectFunction", CONNECT_SECONDS),
+        "DisconnectFunction": disconnects * _seconds(load, "DisconnectFunction", DISCONNECT_SECONDS),
+        "StreamMetricsFunction": float(f.shards),  # one batch per shard at a time
     }
 
     binding = []
@@ -190,43 +312,28 @@ def estimate(load: Load) -> Capacity:
             f"Lambda: {sum(concurrency.values()):,.0f} concurrent executions, over the default 1,000"
         )
 
-    storage_gb = (
-        open_connections * ITEM_BYTES + (open_connections + rate * TOMBSTONE_SECONDS) * MARKER_BYTES
-    ) / 1e9
-    requests = rate + disconnects + invocations
-    gb_seconds = (
-        rate * CONNECT_SECONDS * CONNECT_MEMORY_GB
-        + disconnects * DISCONNECT_SECONDS * CONNECT_MEMORY_GB
-        + invocations * consumer_seconds * CONSUMER_MEMORY_GB
-    )
+    storage_gb = (open_connections * ITEM_BYTES + (f.shards * MARKER_BYTES if load.gauge else 0)) / 1e9
+    month = {name: value * prices.SECONDS_PER_MONTH for name, value in prices.dollars(usage).items()}
     cost = {
-        "DynamoDB": SECONDS_PER_MONTH
-        * (
-            (connections_write + counters_write) * DYNAMODB_PER_MILLION_WRITE_UNITS
-            + (connections_read + counters_read) * DYNAMODB_PER_MILLION_READ_UNITS
-        )
-        / 1e6
-        + storage_gb * DYNAMODB_PER_GB_MONTH,
-        "Lambda": SECONDS_PER_MONTH
-        * (requests * LAMBDA_PER_MILLION_REQUESTS / 1e6 + gb_seconds * LAMBDA_PER_GB_SECOND_ARM64),
-        "API Gateway": SECONDS_PER_MONTH * (rate + disconnects) * API_PER_MILLION_MESSAGES / 1e6
-        + open_connections * SECONDS_PER_MONTH / 60 * API_PER_MILLION_CONNECTION_MINUTES / 1e6,
-        "CloudWatch": SECONDS_PER_MONTH * rate * LOG_BYTES_PER_CONNECTION / 1e9 * CLOUDWATCH_PER_GB_LOGS
-        + CUSTOM_METRICS * CLOUDWATCH_PER_METRIC_MONTH
-        + ALARM_METRICS * CLOUDWATCH_PER_ALARM_METRIC_MONTH
-        + DASHBOARDS * CLOUDWATCH_PER_DASHBOARD_MONTH,
+        "DynamoDB": month["dynamodb"] + storage_gb * prices.DYNAMODB_PER_GB_MONTH,
+        "Lambda": month["lambda"],
+        "API Gateway": month["apigateway"],
+        "CloudWatch": month["cloudwatch"] + prices.monthly(CUSTOM_METRICS, ALARM_METRICS, DASHBOARDS),
+        "SQS": month["sqs"],
+        "SNS": month["sns"],
     }
     cost["total"] = sum(cost.values())
     return Capacity(
         open_connections=open_connections,
         connections_write_units=connections_write,
         connections_read_units=connections_read,
+        index_write_units=(rate + disconnects) if f.indexed else 0.0,
         counters_write_units=counters_write,
         counters_read_units=counters_read,
-        stream_records_per_second=records,
-        stream_shards=shards,
-        consumer_invocations_per_second=invocations,
-        gauge_transactions_per_second=transactions,
+        stream_records_per_second=f.records,
+        stream_shards=f.shards,
+        consumer_invocations_per_second=f.invocations,
+        gauge_transactions_per_second=f.transactions,
         count_item_write_units=count_item,
         count_item_limit_write_units=PARTITION_WRITE_UNITS_PER_SECOND,
         concurrency=concurrency,
@@ -242,6 +349,7 @@ def rows(capacity: Capacity) -> list[tuple[str, str]]:
             "ConnectionsTable write / read units per s",
             f"{capacity.connections_write_units:,.1f} / {capacity.connections_read_units:,.2f}",
         ),
+        ("ConnectionsTable ByClient index write units per s", f"{capacity.index_write_units:,.1f}"),
         (
             "CountersTable write / read units per s",
             f"{capacity.counters_write_units:,.1f} / {capacity.counters_read_units:,.2f}",
@@ -276,21 +384,47 @@ def main(argv: list[str]) -> int:
         "--gauge", choices=("on", "off"), default="on", help="the ActiveConnections gauge (on)"
     )
     parser.add_argument("--max-per-client", type=int, default=0, help="MAX_CONNECTIONS_PER_CLIENT (0)")
+    parser.add_argument(
+        "--batching-window", type=float, default=BATCHING_WINDOW_SECONDS, help="the consumer's, seconds (5)"
+    )
+    parser.add_argument(
+        "--gauge-window",
+        type=float,
+        default=GAUGE_WINDOW_SECONDS,
+        help="the gauge's tumbling window, seconds (GaugeWindowSeconds: 60)",
+    )
+    parser.add_argument(
+        "--duration-ms",
+        action="append",
+        default=[],
+        metavar="FUNCTION=MS",
+        help="a function's measured mean duration (its Duration), instead of the assumed one",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
+        durations = {}
+        for given in args.duration_ms:
+            name, _, value = given.partition("=")
+            durations[name] = float(value)
         load = Load(
             args.connects_per_second,
             args.mean_lifetime,
             args.ttl_share,
             args.gauge == "on",
             args.max_per_client,
+            args.batching_window,
+            args.gauge_window,
+            durations,
         )
-    except CapacityError as exc:
-        parser.error(str(exc))
+    except (CapacityError, ValueError) as exc:
+        parser.error(
+            str(exc) if isinstance(exc, CapacityError) else "--duration-ms takes FUNCTION=MILLISECONDS"
+        )
     capacity = estimate(load)
+    per_million = per_million_connections(load)
     if args.json:
-        print(json.dumps({"load": asdict(load), **asdict(capacity)}))
+        print(json.dumps({"load": asdict(load), **asdict(capacity), "perMillionConnections": per_million}))
         return 0
     width = max(len(name) for name, _ in rows(capacity))
     print(
@@ -299,6 +433,8 @@ def main(argv: list[str]) -> int:
     )
     for name, value in rows(capacity):
         print(f"  {name:<{width}}  {value}")
+    for name, value in per_million.items():
+        print(f"  {'per million connections, ' + name:<{width}}  ${value:,.4f}")
     return 0
 
 

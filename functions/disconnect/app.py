@@ -1,4 +1,5 @@
-"""``$disconnect``: remove the connection's item (idempotent); why it closed is logged at DEBUG.
+"""``$disconnect``: remove the connection's item (idempotent); why it closed rides on the
+invocation's metric document (EMF metadata), not a log line of its own.
 
 API Gateway sends ``$disconnect`` on a best-effort basis and ignores the answer; items it never
 removes expire by TTL, and so does an item whose removal failed (logged, ``DisconnectFailed``).
@@ -56,11 +57,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         emit(MetricName.DISCONNECT_FAILED)
         return response(500, "internal error")
 
-    # The stream consumer's "connection closed" line is the connection log; this line adds only
-    # what the consumer cannot know, the close code and reason ("Why connections ended" query).
+    # The stream consumer's "connection closed" line is the connection log; $disconnect adds only
+    # what the consumer cannot know, the close code and reason, as metadata of the metric document
+    # it writes anyway (powertools Metrics add_metadata: top-level keys of the EMF document, read by
+    # the "Why connections ended" query): ~90 bytes instead of a ~540-byte line per connection.
+    metrics.add_metadata(key="connectionId", value=request.connection_id)
+    metrics.add_metadata(key="disconnectStatusCode", value=request.status_code)
+    metrics.add_metadata(key="disconnectReason", value=request.reason)
     if removed is None:
         logger.debug("connection already gone")
     else:
-        logger.info("connection removed")
+        logger.debug("connection removed")
         emit(MetricName.DISCONNECT_HANDLED)
     return response(200, "disconnected")

@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 
 from local_stack.awslambda.environments import FunctionThrottled
 from local_stack.controls import PREFIX, Controls
+from local_stack.cost.meter import Meter
 
 if TYPE_CHECKING:
     import ssl
@@ -119,6 +120,7 @@ class Gateway:
         self.connections: dict[str, LiveConnection] = {}
         self.skip_disconnect: set[str] = set()
         self.controls = Controls(functions, self.skip_disconnect)
+        self.meter = Meter()  # what API Gateway bills (the stack's cost meter replaces it)
         self.counts = {"accepted": 0, "refused": 0, "disconnects": 0, "disconnects_skipped": 0}
         self._pending: dict[int, tuple[str, float]] = {}
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
@@ -274,6 +276,7 @@ class Gateway:
         connect = self.routes.get("$connect")
         if connect:
             self.metrics.gateway("ConnectCount", route="$connect")
+            self.meter.message()
         # without a $connect route API Gateway accepts every handshake
         response: dict[str, Any] | None = (
             await self._invoke(connect, event) if connect else {"statusCode": 200}
@@ -300,6 +303,7 @@ class Gateway:
         )
         self.connections[connection_id] = live
         self.counts["accepted"] += 1
+        self.meter.opened(connection_id)
         watchdog = asyncio.create_task(self._watch(live))
         try:
             async for message in socket:
@@ -310,6 +314,7 @@ class Gateway:
         finally:
             watchdog.cancel()
             self.connections.pop(connection_id, None)
+            self.meter.closed(connection_id)
             await self._disconnect(live)
 
     def _route_of(self, message: str | bytes) -> str | None:
@@ -331,6 +336,7 @@ class Gateway:
         """A client message, as API Gateway routes it (Working with routes for WebSocket APIs)."""
         route = self._route_of(message)
         self.metrics.gateway("MessageCount", route=route)
+        self.meter.message(len(message.encode() if isinstance(message, str) else message))
         event = self._event(live.connection_id, route or "", live.connected_at, {"sourceIp": live.source_ip})
         error = {"connectionId": live.connection_id, "requestId": event["requestContext"]["requestId"]}
         if route is None:  # no route matches and there is no $default
@@ -347,6 +353,7 @@ class Gateway:
             await live.socket.send(json.dumps({"message": "Internal server error", **error}))
         elif route in self.two_way and response.get("body") is not None:
             self.metrics.gateway("MessageCount", route=route)
+            self.meter.message(len(str(response["body"]).encode()))
             await live.socket.send(str(response["body"]))  # the route response: back to the client
 
     async def _watch(self, live: LiveConnection) -> None:
@@ -378,6 +385,7 @@ class Gateway:
         event["headers"] = {"Host": f"{self.host}:{self.port}", "x-api-key": "", "X-Forwarded-For": ""}
         event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
         self.counts["disconnects"] += 1
+        self.meter.message()
         await self._invoke(disconnect, event)
 
     # ----- @connections (called from the management API's threads) -----------------------------
@@ -411,6 +419,7 @@ class Gateway:
         except ConnectionClosed:
             return False
         self.metrics.gateway("MessageCount")  # a message to the client, through @connections
+        self.meter.message(len(data))
         live.last_active = time.time()
         return True
 

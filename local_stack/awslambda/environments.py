@@ -24,6 +24,7 @@ from local_stack.awslambda.runtime import reserved_variables
 from local_stack.awslambda.worker import serve
 from local_stack.cloudwatch import emf
 from local_stack.cloudwatch.service_metrics import ServiceMetrics
+from local_stack.cost.meter import Meter
 from local_stack.harness.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION, HandlerCode
 
@@ -272,6 +273,7 @@ class LocalFunctions:
         self._template = template
         self._shipper = shipper
         self.metrics = ServiceMetrics(shipper.put)  # what Lambda publishes about the invocations
+        self.meter = Meter()  # what Lambda bills (the stack's cost meter replaces it)
         # injected faults (``/_local/faults``): logical id -> "throttle" or "crash"
         self.faults: dict[str, str] = {}
         self._busy: dict[str, int] = defaultdict(int)
@@ -356,6 +358,7 @@ class LocalFunctions:
                 self.invocations[logical_id] += 1
                 self.errors[logical_id] += 1
                 self.metrics.invocation(logical_id, 0.0, failed=True, concurrent=concurrent)
+                self.meter.invoked(logical_id, 0.0)
                 self._write([f"{time.strftime('%H:%M:%S')} {logical_id} RuntimeError: crash injected\n"])
                 raise FunctionError(f"{logical_id} raised (crash injected)")
             return self._invoke(logical_id, event, concurrent)
@@ -377,6 +380,7 @@ class LocalFunctions:
         except (TimeoutError, EnvironmentLost) as exc:
             self.metrics.invocation(logical_id, environment.duration_ms, failed=True, concurrent=concurrent)
             timed_out = isinstance(exc, TimeoutError)
+            self.meter.invoked(logical_id, environment.duration_ms)
             reason = (
                 f"Task timed out after {timeout:.2f} seconds"
                 if timed_out
@@ -397,6 +401,7 @@ class LocalFunctions:
         self._route(
             logical_id, environment, request_id=request_id, events=events, max_memory_mb=max_memory_mb
         )
+        self.meter.invoked(logical_id, environment.duration_ms)
         environment.idle_since = time.monotonic()
         self._idle[logical_id].put(environment)
         if not succeeded:
@@ -499,6 +504,7 @@ class LocalFunctions:
         self._deliver(logical_id, environment.log_stream, delivered)
 
     def _deliver(self, logical_id: str, stream: str, events: list[str]) -> None:
+        self.meter.logged(logical_id, events)  # what CloudWatch Logs bills: every event delivered
         if self.log_sink is not None:  # CloudWatch Logs: the function's group, this environment's stream
             self.log_sink(self.settings[logical_id].log_group, stream, events)
         stamp = time.strftime("%H:%M:%S")

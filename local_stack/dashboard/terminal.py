@@ -137,6 +137,18 @@ def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
         # per event source mapping: records, batches, filtered, retries, dead_lettered
         "streamDelivery": {p.function: dict(p.delivered) for p in stack.pollers},
         "alarms": stack.alarms.states(),  # the template's alarms, as the emulated CloudWatch has them
+        "cost": cost(stack.meter.bill()),
+    }
+
+
+def cost(bill: dict[str, Any]) -> dict[str, float]:
+    """The bill so far, in the status line: dollars and per million connections (all services;
+    the tracker's own, without API Gateway, beside)."""
+    per = bill["perMillionConnections"]
+    return {
+        "dollars": bill["dollars"]["total"],
+        "perMillionConnections": per["total"],
+        "trackerPerMillionConnections": per["tracker"],
     }
 
 
@@ -165,6 +177,9 @@ def render(state: dict[str, Any], described: dict[str, Any]) -> str:
         f"expiry lag (s)          p50 {_fmt(lag['p50'])}   p99 {_fmt(lag['p99'])}",
         f"stream                  iterator age {state['streamIteratorAgeSeconds']:.1f} s, "
         f"{state['streamRecordsDelivered']:,} records delivered",
+        f"cost so far             ${state['cost']['dollars']:.6f}   "
+        f"${state['cost']['perMillionConnections']:,.2f} per million connections "
+        f"(the tracker's own ${state['cost']['trackerPerMillionConnections']:,.2f})",
         "",
         f"alarms                  periods x {described['alarmTimeScale']:g}, "
         f"notifying {described['alarmTopicArn']}",

@@ -21,6 +21,7 @@
   ``local_stack.faults``);
 - log groups keep their retention and a bound, and Logs Insights queries run
   (``local_stack.logs.service``);
+- what the account's calls would cost is metered (``local_stack.cost.endpoint``, ``GET /_local/bill``);
 - the backend of a request is looked up once per SigV4 scope and ``X-Amz-Target`` service, not by
   matching every backend's URL patterns on every request (a third of moto's time under load).
 
@@ -61,6 +62,7 @@ from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
+from local_stack.cost import endpoint as metering
 from local_stack.logs.service import LogsApplication, bound_log_groups, max_events
 
 
@@ -472,7 +474,8 @@ def main(host: str, port: int) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logs = LogsApplication(_Dispatcher(), bound_log_groups(max_events()))
-    run_simple(host, port, FaultInjector(logs), threaded=True, request_handler=MotoRequestHandler)
+    metered = metering.install(logs)  # the cost meter's units (GET /_local/bill)
+    run_simple(host, port, FaultInjector(metered), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from connection_tracker.catalogue import DIMENSION, NAMESPACE, SERVICE, MetricName
-from local_stack.view import MetricsReader
+from local_stack.dashboard.terminal import MetricsReader
 from tests.e2e.conftest import start_stack
 from tests.e2e.test_gauge_end_to_end import gauge_count
 from tests.e2e.test_local_stack import aws
@@ -23,7 +23,7 @@ from tests.e2e.test_rehearsal import alarm_states, management, notifications
 from tests.waiting import wait_for
 
 if TYPE_CHECKING:
-    from local_stack.process import StackProcess
+    from local_stack.harness.process import StackProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

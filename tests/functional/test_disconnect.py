@@ -19,14 +19,14 @@ def test_disconnect_removes_the_item_and_logs_only_why_the_connection_ended(
     assert dynamodb.scan(TableName=table)["Items"] == []
     printed = output()
     assert printed.metric_values() == {MetricName.DISCONNECT_HANDLED: [1.0]}
-    # the stream consumer's "connection closed" is the connection log: this line adds only what
-    # the consumer cannot know, the close code and reason (no clientId repeated)
-    [line] = printed.logs
-    assert line["message"] == "connection removed"
-    assert line["disconnectStatusCode"] == 1001
-    assert line["disconnectReason"] == "Going away"
-    assert line["correlation_id"] == "Lx1mJGUKoAMFnGA="
-    assert "clientId" not in line
+    # the stream consumer's "connection closed" is the connection log: $disconnect adds only what
+    # the consumer cannot know, the close code and reason, on its metric document (no line of its own)
+    assert printed.logs == []
+    [document] = printed.emf
+    assert document["disconnectStatusCode"] == 1001
+    assert document["disconnectReason"] == "Going away"
+    assert document["connectionId"] == event("disconnect")["requestContext"]["connectionId"]
+    assert "clientId" not in document
 
 
 def test_disconnect_of_an_unknown_connection_is_not_an_error(invoke, event, table, debug_logs, output):

@@ -17,12 +17,13 @@ def test_a_small_load_by_hand():
     assert found.connections_write_units == 20
     assert found.stream_records_per_second == 20
     assert found.stream_shards == 1
-    # a batch every 5 s holds 100 records: 0.2 invocations/s, 2 transactions (99 + 1) each
-    assert found.consumer_invocations_per_second == pytest.approx(0.2)
-    assert found.gauge_transactions_per_second == pytest.approx(0.4)
-    # markers: 10 opened + 10 closed, 2 units each; the count: 2 units per transaction
-    assert found.counters_write_units == pytest.approx(40 + 0.8)
-    assert found.counters_read_units == pytest.approx(0.2)
+    # a batch every 5 s holds 100 records (0.2 invocations/s), and the gauge's window (60 s) ends
+    # in one final invocation per shard, which writes the gauge once: 1 transaction a minute
+    assert found.consumer_invocations_per_second == pytest.approx(0.2 + 1 / 60)
+    assert found.gauge_transactions_per_second == pytest.approx(1 / 60)
+    # the shard's marker and the count item, 2 units each; one read of the count after it
+    assert found.counters_write_units == pytest.approx(4 / 60)
+    assert found.counters_read_units == pytest.approx(1 / 60)
     assert found.concurrency["ConnectFunction"] == pytest.approx(10 * capacity.CONNECT_SECONDS)
     assert found.binding == []
 
@@ -64,11 +65,19 @@ def test_what_binds_first_at_scale():
     assert any("500/s quota" in reason for reason in estimate(Load(1_000, 60)).binding)
     assert any("keepalives" in reason for reason in estimate(Load(1, 900)).binding)
     assert any("2 hours" in reason for reason in estimate(Load(1, 3 * 3600)).binding)
-    # the count item: 2 units per transaction, 11 transactions per 1,000-record batch
+    # the gauge writes its count item once per shard per window, whatever the rate: it never binds
     hot = estimate(Load(30_000, 60))
-    assert hot.count_item_write_units > 1_000
-    assert any("shard the count item" in reason for reason in hot.binding)
-    assert not any("count item" in reason for reason in estimate(Load(10_000, 60)).binding)
+    assert hot.count_item_write_units == pytest.approx(2 * hot.stream_shards / 60)
+    assert not any("count item" in reason for reason in hot.binding)
+
+
+def test_the_gauge_costs_the_same_at_any_connection_rate_and_falls_with_a_longer_window():
+    slow, fast = estimate(Load(10, 60)), estimate(Load(400, 60))
+    assert slow.stream_shards == fast.stream_shards == 1
+    assert slow.counters_write_units == fast.counters_write_units
+    assert estimate(Load(10, 60, gauge_window_seconds=600)).counters_write_units == pytest.approx(
+        slow.counters_write_units / 10
+    )
 
 
 def test_a_lifetime_beyond_two_hours_is_cut_at_two_hours():
