@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install install-sam install-checkov scan browser test test-py311 lint typecheck bench dev build dashboard clean
+.PHONY: install install-sam install-checkov scan browser test test-suite test-py311 lint typecheck bench dev build dashboard clean
 
 # The layer (shared/) is importable in the venv as it is on Lambda (/opt/python), and the project's
 # own packages from anywhere: a .pth file, so no module changes sys.path when it is imported.
@@ -56,8 +56,17 @@ browser:
 	( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null ) \
 		|| { echo "apt-get could not install chromium and chromium-driver (is Debian's registry reachable?)"; exit 1; }
 
-test: lint typecheck scan install-sam browser test-py311
-	SAM_CLI=$(abspath $(SAM)) $(BIN)/python -m pytest
+# `make test` runs its independent parts at once (make -j: the virtualenvs install side by side;
+# lint, typecheck, the scan and the 3.11 run go beside the suite), and pytest-xdist spreads the suite
+# over workers: the end-to-end tests mostly wait on their own stacks' clocks, not on the CPU, and
+# each starts its stack on free ports. TEST_JOBS=1 PYTEST_WORKERS=0 runs everything one by one.
+TEST_JOBS ?= 6
+PYTEST_WORKERS ?= 4
+test:
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=line lint typecheck scan test-py311 test-suite
+
+test-suite: install install-sam browser
+	SAM_CLI=$(abspath $(SAM)) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The code also runs on Python 3.11: the unit and integration tests, on 3.11.
 PY311_VENV := .venv-py311

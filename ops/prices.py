@@ -36,8 +36,10 @@ API_PER_MILLION_MESSAGES = 1.00
 API_PER_MILLION_CONNECTION_MINUTES = 0.25
 # CloudWatch (https://aws.amazon.com/cloudwatch/pricing/): logs ingested per GB (standard class);
 # a custom metric per month (first 10,000); a standard alarm per metric it reads per month; a
-# dashboard per month; API requests (PutMetricData) per 1,000.
+# dashboard per month; API requests (PutMetricData) per 1,000; Logs Insights queries per GB of log
+# data scanned (Logs, "Analyze (Logs Insights queries)").
 CLOUDWATCH_PER_GB_LOGS = 0.50
+CLOUDWATCH_PER_GB_SCANNED = 0.005
 CLOUDWATCH_PER_METRIC_MONTH = 0.30
 CLOUDWATCH_PER_ALARM_METRIC_MONTH = 0.10
 CLOUDWATCH_PER_DASHBOARD_MONTH = 3.00
@@ -226,6 +228,7 @@ class Usage:
     api_connection_minutes: float = 0.0
     log_bytes: float = 0.0
     cloudwatch_requests: float = 0.0
+    logs_bytes_scanned: float = 0.0
     sqs_requests: float = 0.0
     sns_requests: float = 0.0
 
@@ -249,7 +252,8 @@ def dollars(usage: Usage) -> dict[str, float]:
         )
         / 1e6,
         "cloudwatch": usage.log_bytes / BYTES_PER_GB * CLOUDWATCH_PER_GB_LOGS
-        + usage.cloudwatch_requests * CLOUDWATCH_PER_THOUSAND_REQUESTS / 1000,
+        + usage.cloudwatch_requests * CLOUDWATCH_PER_THOUSAND_REQUESTS / 1000
+        + usage.logs_bytes_scanned / BYTES_PER_GB * CLOUDWATCH_PER_GB_SCANNED,
         "sqs": usage.sqs_requests * SQS_PER_MILLION_REQUESTS / 1e6,
         "sns": usage.sns_requests * SNS_PER_MILLION_REQUESTS / 1e6,
     }

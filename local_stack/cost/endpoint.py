@@ -381,6 +381,8 @@ class RequestMeter:
         self._backend = backend  # the DynamoDB backend (its tables' indexes, listed at zero)
         self._lock = threading.Lock()
         self.requests: dict[str, float] = {"sqs": 0.0, "sns": 0.0, "cloudwatch": 0.0}
+        # bytes Logs Insights queries scanned (the endpoint's engine counts them), billed per GB
+        self.bytes_scanned: Callable[[], int] = lambda: 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:  # noqa: ANN401
         if environ.get("PATH_INFO") == PATH:
@@ -413,7 +415,7 @@ class RequestMeter:
             "dynamodb": self.dynamodb.snapshot(self._backend() if self._backend else None),
             "sqs": {"requests": requests["sqs"]},
             "sns": {"requests": requests["sns"]},
-            "cloudwatch": {"requests": requests["cloudwatch"]},
+            "cloudwatch": {"requests": requests["cloudwatch"], "bytesScanned": self.bytes_scanned()},
         }
 
 

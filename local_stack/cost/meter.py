@@ -226,6 +226,7 @@ class Meter:
                     "logBytes": dict(sorted(log_bytes.items())),
                     "metricsPublished": self.metrics_published,
                     "requests": aws.get("cloudwatch", {}).get("requests", 0),
+                    "logsInsightsBytesScanned": aws.get("cloudwatch", {}).get("bytesScanned", 0),
                 },
                 "sqs": {"requests": aws.get("sqs", {}).get("requests", 0)},
                 "sns": {"requests": aws.get("sns", {}).get("requests", 0)},
@@ -268,6 +269,7 @@ def usage_of(units: dict[str, Any]) -> prices.Usage:
         api_connection_minutes=units["apigateway"]["connectionMinutes"],
         log_bytes=sum(units["cloudwatch"]["logBytes"].values()),
         cloudwatch_requests=units["cloudwatch"].get("requests", 0),
+        logs_bytes_scanned=units["cloudwatch"].get("logsInsightsBytesScanned", 0),
         sqs_requests=units["sqs"]["requests"],
         sns_requests=units["sns"]["requests"],
     )

@@ -475,6 +475,7 @@ def main(host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logs = LogsApplication(_Dispatcher(), bound_log_groups(max_events()))
     metered = metering.install(logs)  # the cost meter's units (GET /_local/bill)
+    metered.bytes_scanned = lambda: logs.insights.counter.snapshot()["bytesScanned"]
     run_simple(host, port, FaultInjector(metered), threaded=True, request_handler=MotoRequestHandler)
 
 

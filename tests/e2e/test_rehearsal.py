@@ -29,33 +29,46 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 class Traffic:
     """Clients connecting and leaving in the background (a share of them with an invalid clientId),
-    until stopped."""
+    until stopped; each handshake's status is kept (``statuses``), and counted (``outcomes``)."""
 
-    def __init__(self, url: str, *, workers: int = 6, invalid: float = 0.0) -> None:
-        self._url, self._invalid = url, invalid
+    def __init__(
+        self,
+        url: str,
+        *,
+        workers: int = 6,
+        invalid: float = 0.0,
+        prefix: str = "rehearsal",
+        open_timeout: float = 30,
+    ) -> None:
+        self._url, self._invalid, self._prefix, self._open_timeout = url, invalid, prefix, open_timeout
         self._stop = threading.Event()
-        self.outcomes: dict[str, int] = {"accepted": 0, "refused": 0}
+        self.statuses: list[int] = []
         self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(workers)]
         for thread in self._threads:
             thread.start()
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        accepted = self.statuses.count(200)
+        return {"accepted": accepted, "refused": len(self.statuses) - accepted}
 
     def _run(self, worker: int) -> None:
         n = 0
         while not self._stop.is_set():
             n += 1
             bad = self._invalid and n % round(1 / self._invalid) == 0
-            client = quote("bad client!") if bad else f"rehearsal-{worker}-{n}"
+            client = quote("bad client!") if bad else f"{self._prefix}-{worker}-{n}"
             try:
-                with connect(f"{self._url}?clientId={client}", open_timeout=30):
-                    self.outcomes["accepted"] += 1
-            except InvalidStatus:
-                self.outcomes["refused"] += 1
+                with connect(f"{self._url}?clientId={client}", open_timeout=self._open_timeout):
+                    self.statuses.append(200)
+            except InvalidStatus as refused:
+                self.statuses.append(refused.response.status_code)
             time.sleep(0.1)
 
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(60)
+            thread.join(90)
 
 
 def management(stack: StackProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:

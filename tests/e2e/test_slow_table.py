@@ -5,13 +5,11 @@ counted where the alarms look, and the counts are exact once the table is fast a
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from connection_tracker.catalogue import DIMENSION, NAMESPACE, SERVICE, MetricName
@@ -19,7 +17,7 @@ from local_stack.dashboard.terminal import MetricsReader
 from tests.e2e.conftest import start_stack
 from tests.e2e.test_gauge_end_to_end import gauge_count
 from tests.e2e.test_local_stack import aws
-from tests.e2e.test_rehearsal import alarm_states, management, notifications
+from tests.e2e.test_rehearsal import Traffic, alarm_states, management, notifications
 from tests.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -57,34 +55,6 @@ def functions_log(stack: StackProcess) -> str:
     return stack.log_path.read_text(encoding="utf-8")
 
 
-class Attempts:
-    """Clients connecting one after another on a few threads, each answer's status kept."""
-
-    def __init__(self, url: str, workers: int) -> None:
-        self._url = url
-        self._stop = threading.Event()
-        self.statuses: list[int] = []
-        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(workers)]
-        for thread in self._threads:
-            thread.start()
-
-    def _run(self, worker: int) -> None:
-        n = 0
-        while not self._stop.is_set():
-            n += 1
-            try:
-                with connect(f"{self._url}?clientId=slow-{worker}-{n}", open_timeout=60):
-                    self.statuses.append(200)
-            except InvalidStatus as refused:
-                self.statuses.append(refused.response.status_code)
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(90)
-
-
 def test_a_slow_put_item_refuses_clients_with_500_counts_each_and_fires_the_alarm_until_it_clears(tmp_path):
     stack = start_stack(tmp_path, "--alarm-time-scale", "0.1", "--batch-window", "0.2")
     try:
@@ -96,7 +66,7 @@ def test_a_slow_put_item_refuses_clients_with_500_counts_each_and_fires_the_alar
         started = time.time()
         slow(stack, "ConnectFunction", "PutItem")
 
-        attempts = Attempts(stack.url, workers=8)
+        attempts = Traffic(stack.url, workers=8, prefix="slow", open_timeout=60)
         try:
             wait_for(
                 lambda: alarm_states(stack)["ConnectFailureSpikeAlarm"] == "ALARM", timeout=90, interval=0.5
@@ -117,7 +87,7 @@ def test_a_slow_put_item_refuses_clients_with_500_counts_each_and_fires_the_alar
         assert [n["AlarmName"] for n in fired] == ["ConnectFailureSpikeAlarm"]
 
         fast_again(stack)
-        attempts = Attempts(stack.url, workers=4)
+        attempts = Traffic(stack.url, workers=4, prefix="slow", open_timeout=60)
         try:
             wait_for(
                 lambda: alarm_states(stack)["ConnectFailureSpikeAlarm"] == "OK", timeout=90, interval=0.5

@@ -17,6 +17,7 @@ import pytest
 from websockets.sync.client import connect
 
 from ops.who import WINDOW_SECONDS
+from tests.e2e.test_rehearsal import management
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e]
@@ -118,5 +119,10 @@ def test_connected_now_lists_exactly_the_open_connections(tmp_path):
             printed = subprocess.run(who[:-1], check=True, capture_output=True, text=True).stdout
             assert printed.splitlines()[0].split() == ["client", "connection", "since", "source"]
             assert printed.splitlines()[-1] == "18 connected"
+            # what the queries scanned is on the bill (Logs Insights bills per GB scanned)
+            status, bill = management(stack, "GET", "/_local/bill")
+            assert status == 200
+            scanned = bill["units"]["cloudwatch"]["logsInsightsBytesScanned"]
+            assert scanned >= everyone["statistics"]["bytesScanned"]
     finally:
         stack.stop()

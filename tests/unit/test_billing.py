@@ -154,3 +154,10 @@ def test_dollars_per_million_connections_and_the_trackers_share():
     per = prices.per_million(charges, 1_000_000)
     assert per["total"] == pytest.approx(3.65)
     assert per["tracker"] == pytest.approx(1.65)
+
+
+def test_logs_insights_bills_each_gigabyte_its_queries_scan():
+    # "Amazon CloudWatch Pricing", Logs, Analyze (Logs Insights queries): $0.005 per GB scanned
+    scanned = prices.dollars(prices.Usage(logs_bytes_scanned=3 * 1024**3))
+    assert scanned["cloudwatch"] == pytest.approx(0.015)
+    assert scanned["total"] == pytest.approx(0.015)
