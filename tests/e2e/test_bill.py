@@ -61,7 +61,9 @@ def test_the_bill_has_every_field(bill):
     assert (units["sqs"]["requests"], units["sns"]["requests"]) == (0, 0)
     assert set(bill["dollars"]) == {*prices.SERVICES, "total"}
     # each figure is rounded to 9 decimals, so the sum may differ from the total in the last one
-    assert bill["dollars"]["total"] == pytest.approx(sum(bill["dollars"][name] for name in prices.SERVICES), abs=1e-8)
+    assert bill["dollars"]["total"] == pytest.approx(
+        sum(bill["dollars"][name] for name in prices.SERVICES), abs=1e-8
+    )
     per = bill["perMillionConnections"]
     assert set(per) == {*prices.SERVICES, "total", "tracker"}
     assert per["tracker"] == pytest.approx(per["total"] - per["apigateway"])
