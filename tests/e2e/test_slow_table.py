@@ -56,7 +56,12 @@ def functions_log(stack: StackProcess) -> str:
 
 
 def test_a_slow_put_item_refuses_clients_with_500_counts_each_and_fires_the_alarm_until_it_clears(tmp_path):
-    stack = start_stack(tmp_path, "--alarm-time-scale", "0.1", "--batch-window", "0.2")
+    # each refusal takes its budget (2 attempts of 2 s) on one of the function's 4 environments: ~6
+    # refusals a 6-second (scaled) minute, too close to the default threshold of 5 for a steady test
+    stack = start_stack(
+        tmp_path, "--alarm-time-scale", "0.1", "--batch-window", "0.2",
+        "--parameter-overrides", "ConnectFailureThreshold=2",
+    )  # fmt: skip
     try:
         sqs, sns = aws(stack, "sqs"), aws(stack, "sns")
         pager = sqs.create_queue(QueueName="pager")["QueueUrl"]
@@ -127,7 +132,9 @@ def test_a_slow_delete_item_is_a_counted_disconnect_failure_and_the_item_goes_by
 
 
 def test_a_slow_gauge_transaction_hands_batches_back_and_the_counts_are_exact_once_it_is_fast(tmp_path):
-    stack = start_stack(tmp_path, "--batch-window", "0.2")  # the template's TTL: nothing expires here
+    # the template's TTL: nothing expires here; a 2-second gauge window: only a window's final
+    # invocation writes the gauge, so the slow transaction is met within seconds
+    stack = start_stack(tmp_path, "--batch-window", "0.2", "--parameter-overrides", "GaugeWindowSeconds=2")
     try:
         exact_once_fast(stack)
     finally:
