@@ -19,7 +19,6 @@ import contextlib
 import queue
 import threading
 import time
-import weakref
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -86,9 +85,7 @@ class LogShipper(Periodic):
         super().__init__(period)
         self._logs = logs
         self._pending: queue.Queue[tuple[str, str, int, list[str]]] = queue.Queue()
-        self._streams: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
         self._created: set[tuple[str, str | None]] = set()
-        self._lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
         self.events = 0  # delivered
