@@ -7,11 +7,9 @@ documents included, and the metrics they publish) — and takes from the emulate
 only it sees (``local_stack.cost.endpoint``: DynamoDB units per table and index, SQS, SNS and
 CloudWatch requests). :meth:`Meter.bill` is ``GET /_local/bill`` on the management port.
 
-Lambda's own START, END and REPORT lines ("platform" lines, system logs at INFO) are added per
-invocation, estimated from their documented format, unless the function's ``LoggingConfig``
-drops them (``LogFormat: JSON`` and a ``SystemLogLevel`` above INFO: "Log-level filtering",
-https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html), or the
-local runtime already writes them into the delivered lines (then those are counted as they are).
+Lambda's own START, END and REPORT lines ("platform" lines) are counted as the local runtime
+delivers them: written, or dropped by the function's ``LoggingConfig`` as Lambda drops them
+(``local_stack.awslambda.logging_config``).
 
 Not metered: storage (GB-months of tables and logs), data transfer, X-Ray traces, and the free
 tiers (every figure is before them).
@@ -23,79 +21,15 @@ import json
 import threading
 import time
 import urllib.request
-import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from local_stack.cloudwatch import emf
 from ops import prices
-from ops.prices import writes_platform_lines
 
 if TYPE_CHECKING:
     from sam_template.model import Template
-
-_PLATFORM_MARKERS = ("START RequestId:", "END RequestId:", "REPORT RequestId:", '"type":"platform.')
-
-
-def platform_lines(log_format: str, memory_mb: int, duration_ms: float, *, traced: bool) -> list[str]:
-    """The lines Lambda writes around one invocation, in the function's log format ("Lambda
-    function logs": START, END and REPORT in text; ``platform.start``, ``platform.runtimeDone`` and
-    ``platform.report`` records in JSON, "Lambda Telemetry API" schema reference), with X-Ray's
-    trace when tracing is active. Shaped as Lambda writes them; identifiers drawn at random."""
-    request = str(uuid.uuid4())
-    billed = max(1, round(duration_ms + 0.5))
-    trace = f"1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"
-    segment = uuid.uuid4().hex[:16]
-    used = min(memory_mb, 80)
-    if log_format.upper() != "JSON":
-        report = (
-            f"REPORT RequestId: {request}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
-            f"Memory Size: {memory_mb} MB\tMax Memory Used: {used} MB\t"
-        )
-        if traced:
-            report += f"\nXRAY TraceId: {trace}\tSegmentId: {segment}\tSampled: true\t"
-        return [f"START RequestId: {request} Version: $LATEST", f"END RequestId: {request}", report]
-    now = datetime.now(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    tracing = (
-        {"spanId": segment, "type": "X-Amzn-Trace-Id", "value": f"Root={trace};Parent={segment};Sampled=1"}
-        if traced
-        else None
-    )
-
-    def record(kind: str, body: dict[str, Any]) -> str:
-        if tracing is not None:
-            body["tracing"] = tracing
-        return json.dumps({"time": now, "type": f"platform.{kind}", "record": body}, separators=(",", ":"))
-
-    return [
-        record("start", {"requestId": request, "version": "$LATEST"}),
-        record(
-            "runtimeDone",
-            {
-                "requestId": request,
-                "status": "success",
-                "spans": [
-                    {"name": "responseLatency", "start": now, "durationMs": round(duration_ms, 3)},
-                    {"name": "responseDuration", "start": now, "durationMs": 0.1},
-                ],
-                "metrics": {"durationMs": round(duration_ms, 3), "producedBytes": 0},
-            },
-        ),
-        record(
-            "report",
-            {
-                "requestId": request,
-                "metrics": {
-                    "durationMs": round(duration_ms, 3),
-                    "billedDurationMs": billed,
-                    "memorySizeMB": memory_mb,
-                    "maxMemoryUsedMB": used,
-                },
-                "status": "success",
-            },
-        ),
-    ]
 
 
 def alarm_metrics(template: Template) -> int:
@@ -116,23 +50,17 @@ class Meter:
         self._endpoint = endpoint  # the emulated AWS endpoint (its own units at /_local/bill)
         self._lock = threading.Lock()
         self._memory: dict[str, int] = {}
-        self._platform: dict[str, tuple[str, bool]] = {}  # function -> (log format, traced), if written
         self._alarm_metrics = self._dashboards = 0
         if template is not None:
             for logical_id, function in template.of_type("AWS::Lambda::Function").items():
                 properties = function.get("Properties", {})
                 self._memory[logical_id] = int(properties.get("MemorySize", 128))
-                config = properties.get("LoggingConfig")
-                if writes_platform_lines(config):
-                    traced = (properties.get("TracingConfig") or {}).get("Mode") == "Active"
-                    self._platform[logical_id] = (str((config or {}).get("LogFormat", "Text")), traced)
             self._alarm_metrics = alarm_metrics(template)
             self._dashboards = len(template.of_type("AWS::CloudWatch::Dashboard"))
         self.requests: dict[str, int] = defaultdict(int)
         self.gb_seconds: dict[str, float] = defaultdict(float)
         self.milliseconds: dict[str, float] = defaultdict(float)
         self.log_bytes: dict[str, int] = defaultdict(int)
-        self._writes_platform: set[str] = set()  # functions whose delivered lines hold them
         self.metrics_published = 0
         self.custom_metrics: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self.messages = 0
@@ -153,11 +81,9 @@ class Meter:
         size = sum(prices.log_event_bytes(line) for line in lines)
         published = 0
         metrics = set()
-        platform = False
         for line in lines:
             document = emf.parse(line)
             if document is None:
-                platform = platform or line.startswith(_PLATFORM_MARKERS) or _PLATFORM_MARKERS[-1] in line
                 continue
             for namespace, data in emf.metric_data(document):
                 for datum in data:
@@ -168,8 +94,6 @@ class Meter:
             self.log_bytes[function] += size
             self.metrics_published += published
             self.custom_metrics |= metrics
-            if platform:
-                self._writes_platform.add(function)
 
     def message(self, payload_bytes: int = 0) -> None:
         """A WebSocket message through API Gateway (``$connect`` and ``$disconnect`` included)."""
@@ -202,14 +126,6 @@ class Meter:
         with self._lock:
             minutes = (self._closed_seconds + sum(now - at for at in self._open.values())) / 60
             log_bytes = dict(self.log_bytes)
-            for function, (log_format, traced) in self._platform.items():
-                invocations = self.requests.get(function, 0)
-                if invocations and function not in self._writes_platform:
-                    mean = self.milliseconds[function] / invocations
-                    lines = platform_lines(log_format, self._memory.get(function, 128), mean, traced=traced)
-                    log_bytes[function] = log_bytes.get(function, 0) + invocations * sum(
-                        prices.log_event_bytes(line) for line in lines
-                    )
             lambdas = {
                 name: {
                     "requests": count,
