@@ -75,7 +75,7 @@ $(PY311_VENV)/.installed: requirements-py311.txt
 	$(PY311_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-py311.txt
 	@touch $@
 
-test-py311: $(PY311_VENV)/.installed
+test-py311: $(PY311_VENV)/.installed install-sam  # the template tests expand it with SAM's translator (.venv-sam)
 	$(PY311_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/functional tests/integration
 
 bench: install
