@@ -1,5 +1,8 @@
 # One-command setup: every target bootstraps what it needs.
 PYTHON ?= python3
+# No bytecode compiled at install: pip would compile every module of every package (half an install's
+# CPU: sympy alone is 1,500 modules); Python compiles what is imported, once, on first import.
+PIP_INSTALL := --quiet --disable-pip-version-check --no-compile
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
@@ -13,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 # own packages from anywhere: a .pth file, so no module changes sys.path when it is imported.
 $(BIN)/.installed: requirements-dev.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install $(PIP_INSTALL) -r requirements-dev.txt
 	$(BIN)/python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "connection-tracker.pth").write_text("$(CURDIR)/shared\n$(CURDIR)\n")'
 	@touch $@
 
@@ -21,7 +24,7 @@ install: $(BIN)/.installed
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	$(SAM_VENV)/bin/python -m pip install $(PIP_INSTALL) -r requirements-sam.txt
 	@touch $@
 
 install-sam: $(SAM_VENV)/.installed
@@ -30,7 +33,7 @@ install-sam: $(SAM_VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip install $(PIP_INSTALL) -r requirements-checkov.txt
 	@touch $@
 
 install-checkov: $(CHECKOV_VENV)/.installed
@@ -57,22 +60,23 @@ browser:
 		|| { echo "apt-get could not install chromium and chromium-driver (is Debian's registry reachable?)"; exit 1; }
 
 # `make test` runs its independent parts at once (make -j: the virtualenvs install side by side;
-# lint, typecheck, the scan and the 3.11 run go beside the suite), and pytest-xdist spreads the suite
+# lint, typecheck and the 3.11 run go beside the suite), and pytest-xdist spreads the suite
 # over workers: the end-to-end tests mostly wait on their own stacks' clocks, not on the CPU, and
 # each starts its stack on free ports. TEST_JOBS=1 PYTEST_WORKERS=0 runs everything one by one.
 TEST_JOBS ?= 6
 PYTEST_WORKERS ?= 4
 test:
-	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=line lint typecheck scan test-py311 test-suite
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=line lint typecheck test-py311 test-suite
 
-test-suite: install install-sam browser
+# The suite runs the scan itself (tests/template/test_security.py), so `make test` does not run it twice.
+test-suite: install install-sam install-checkov browser
 	SAM_CLI=$(abspath $(SAM)) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The code also runs on Python 3.11: the unit and integration tests, on 3.11.
 PY311_VENV := .venv-py311
 $(PY311_VENV)/.installed: requirements-py311.txt
 	python3.11 -m venv $(PY311_VENV)
-	$(PY311_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-py311.txt
+	$(PY311_VENV)/bin/python -m pip install $(PIP_INSTALL) -r requirements-py311.txt
 	@touch $@
 
 test-py311: $(PY311_VENV)/.installed install-sam  # the template tests expand it with SAM's translator (.venv-sam)

@@ -32,7 +32,7 @@ def deployment(template, **parameters: str):
 
 # ----- the scan ------------------------------------------------------------------------------------
 def test_checkov_finds_nothing():
-    """`make scan` (part of `make test`): 0 failed checks."""
+    """The scan `make scan` runs (`make test` runs it here): 0 failed checks."""
     if not CHECKOV.exists():
         pytest.skip("checkov not installed: `make test` installs it (make install-checkov)")
     scan = ["--framework", "cloudformation", "--compact", "--quiet", "--skip-download"]
