@@ -172,7 +172,6 @@ def test_stack_stops_cleanly_on_sigterm(stack):
     # every process it started (the AWS emulation, the functions' environments and whatever they
     # started) is gone, not orphaned, and with them the sockets they listened on. (Not probed by
     # connecting: beside other tests' stacks, a freed port is soon another stack's.)
-    assert set(children) <= set(tree)
     wait_for(lambda: not [pid for pid in tree if alive(pid)], timeout=10)
 
 

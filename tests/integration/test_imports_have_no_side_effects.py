@@ -12,9 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("sam_template", "local_stack", "ops", "bench", "shared/connection_tracker", "functions")
+# caches, and what running programs write (the local stack's working folder, .local-stack)
 SKIPPED_FOLDERS = {".git", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".aws-sam"}
-# what running programs write (the local stack's working folder): not part of the copy imported from
-RUNTIME_FOLDERS = {".local-stack"}
+SKIPPED_FOLDERS |= {".local-stack"}
 
 
 def modules() -> list[str]:
@@ -28,7 +28,7 @@ def modules() -> list[str]:
 
 
 def skipped(folder: str) -> bool:
-    return folder in SKIPPED_FOLDERS or folder in RUNTIME_FOLDERS or folder.startswith(".venv")
+    return folder in SKIPPED_FOLDERS or folder.startswith(".venv")
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
