@@ -451,6 +451,7 @@ class LocalStack:
             "tables": self.provisioned.tables,
             "queues": self.provisioned.queues,
             "topics": self.provisioned.topics,
+            "template": str(self.written.path),
             "log": str(self.options.log_path),
             "notices": self.notices,
             # where the alarms notify (subscribe a queue to it to receive their messages)

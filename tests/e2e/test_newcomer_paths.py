@@ -130,6 +130,29 @@ def test_from_the_project_root_a_function_closes_an_older_socket_through_connect
             run(asyncio.wait_for(older.recv(), 30))
         for socket in (other, newer):  # and only that one
             assert socket.close_code is None
+
+        # the live view shows what is true of this application: its gateway, its function, its
+        # alarm, and none of the tracker's figures (its catalogue has no metric here)
+        seen: list[dict[str, Any]] = []
+
+        def status() -> dict[str, Any] | None:
+            seen.extend(json.loads(line) for line in stack.printed() if line.startswith('{"event": "status"'))
+            latest = seen[-1] if seen else None
+            settled = latest and latest["gateway"]["disconnects"] == 1
+            return latest if settled and latest["functions"]["ConnectFunction"]["invocations"] == 3 else None
+
+        state = wait_for(status, timeout=30)
+        assert (state["socketsOpen"], state["gateway"]["connects"]) == (2, 3)
+        assert state["functions"]["ConnectFunction"]["errors"] == 0
+        assert set(state["alarms"]) == {"onesocket-connect-errors"}
+        assert "active" not in state
+        assert "totals" not in state
+        # its own dashboard, in the browser
+        with urllib.request.urlopen(stack.ready["dashboardUrl"] + "api/dashboard", timeout=30) as answer:  # noqa: S310
+            dashboard = json.loads(answer.read())
+        assert dashboard["name"] == "onesocket"
+        assert [widget["title"] for widget in dashboard["widgets"]] == ["Connects", "Connect function"]
+        for socket in (other, newer):
             run(socket.close())
     finally:
         loop.close()
