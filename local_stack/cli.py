@@ -182,7 +182,7 @@ def _up(chosen: argparse.Namespace) -> int:
         log_events_max=chosen.log_events_max,
         alarm_time_scale=chosen.alarm_time_scale,
         dashboard_port=chosen.dashboard_port,
-        template_path=chosen.template.resolve() if chosen.template else None,
+        template_path=chosen.template,  # made absolute by Options, with the log's path
     )
     try:
         return asyncio.run(serve(options))

@@ -166,12 +166,23 @@ class Options:
     template_path: Path | None = None  # another SAM application (CodeUri relative to its folder)
     parameter_overrides: dict[str, str] = field(default_factory=dict)  # the SAM CLI's, checked
 
+    def __post_init__(self) -> None:
+        # Every path the stack hands on (the CA bundle and dependency folders under the log's folder,
+        # the code and layer folders under the template's) is absolute from here, however the user
+        # spelled it: an execution environment changes into its code folder (LAMBDA_TASK_ROOT), where
+        # a path relative to the directory the stack was started in names nothing.
+        self.log_path = self.log_path.resolve()
+        if self.template_path is not None:
+            self.template_path = self.template_path.resolve()
+
 
 class LocalStack:
     def __init__(self, options: Options, template: Template | None = None) -> None:
         self.options = options
         # the plain CloudFormation SAM's translator makes of the template: what CloudFormation runs
         written = template or load_template(options.template_path or TEMPLATE_PATH)
+        if not written.path.is_absolute():  # its folders (CodeUri, ContentUri) are relative to it
+            written = replace(written, path=written.path.resolve())
         self.written = written  # as its author wrote it (parameters, defaults)
         check_overrides(written, options.parameter_overrides)  # ValueError: the stack cannot start
         # the resources a deployment with these parameters has (their Condition holds); SAM expands
@@ -440,6 +451,7 @@ class LocalStack:
             "tables": self.provisioned.tables,
             "queues": self.provisioned.queues,
             "topics": self.provisioned.topics,
+            "template": str(self.written.path),
             "log": str(self.options.log_path),
             "notices": self.notices,
             # where the alarms notify (subscribe a queue to it to receive their messages)

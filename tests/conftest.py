@@ -239,12 +239,15 @@ def counters(dynamodb: Any, template: Template, monkeypatch: pytest.MonkeyPatch)
 
 class FakeConnectionsApi:
     """API Gateway's @connections API for one stage: the ids in ``live`` are connected, every other
-    id is gone (410 GoneException); every request is recorded as (method, connectionId)."""
+    id is gone (410 GoneException), but those in ``refused``: their requests are answered 403
+    ForbiddenException (a role without ``execute-api:ManageConnections``); every request is
+    recorded as (method, connectionId)."""
 
     ENDPOINT = "https://fake-connections.test/prod"
 
     def __init__(self) -> None:
         self.live: set[str] = set()
+        self.refused: set[str] = set()
         self.requests: list[tuple[str, str]] = []
 
     def __call__(self, request: Any, **_: Any) -> Any:
@@ -254,7 +257,10 @@ class FakeConnectionsApi:
 
         connection_id = unquote(urlsplit(request.url).path.rsplit("/", 1)[-1])
         self.requests.append((request.method, connection_id))
-        if connection_id in self.live:
+        if connection_id in self.refused:
+            status, body = 403, b'{"message": "Forbidden"}'
+            headers = {"x-amzn-ErrorType": "ForbiddenException"}
+        elif connection_id in self.live:
             status, body, headers = 200, b"{}", {}
             if request.method == "DELETE":
                 self.live.discard(connection_id)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack.awslambda import logging_config as lambda_logs
 from local_stack.awslambda.logging_config import LogSettings
-from local_stack.awslambda.runtime import reserved_variables
+from local_stack.awslambda.runtime import relative_paths, reserved_variables
 from local_stack.awslambda.worker import serve
 from local_stack.cloudwatch import emf
 from local_stack.cloudwatch.service_metrics import ServiceMetrics
@@ -179,13 +179,17 @@ class ExecutionEnvironment:
         environment: dict[str, str],
         dependencies: Path | None = None,
     ) -> None:
+        code = HandlerCode.of(template, logical_id, dependencies)
+        relative = relative_paths(code, environment)
+        if relative:
+            raise ValueError(f"{logical_id}: paths handed to its environment must be absolute: {relative}")
         spawn = multiprocessing.get_context("spawn")  # no fork: the stack's process runs threads
         self._connection, child = spawn.Pipe()
         self.log_stream = lambda_logs.log_stream_name()
         environment = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream}
         self.process = spawn.Process(
             target=serve,
-            args=(child, HandlerCode.of(template, logical_id, dependencies), logical_id, environment),
+            args=(child, code, logical_id, environment),
             name=f"lambda-{logical_id}",
             daemon=True,
         )

@@ -17,6 +17,7 @@ from sam_template.handlers import REGION
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from sam_template.handlers import HandlerCode
     from sam_template.model import Template
 
 PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -72,6 +73,27 @@ def emulation_variables(
     if ca_bundle is not None:
         variables["AWS_CA_BUNDLE"] = str(ca_bundle)
     return variables
+
+
+# The variables of a function's environment that name a file or a folder of this machine.
+PATH_VARIABLES = ("AWS_CA_BUNDLE", "LAMBDA_TASK_ROOT")
+
+
+def relative_paths(code: HandlerCode, environment: dict[str, str]) -> list[str]:
+    """What of a function's code (its folder, dependencies, layers) and environment names a path
+    that is not absolute. An execution environment changes into its code folder before anything
+    runs, so such a path would name another file than the one meant; the stack resolves every
+    path where the user gives it, and refuses to start an environment with one left."""
+    folders = [("code folder", code.folder), *(("layer", layer) for layer in code.layers)]
+    if code.dependencies is not None:
+        folders.append(("dependencies", code.dependencies))
+    found = [f"{what} {folder}" for what, folder in folders if not folder.is_absolute()]
+    found += [
+        f"{name}={environment[name]}"
+        for name in PATH_VARIABLES
+        if name in environment and not os.path.isabs(environment[name])
+    ]
+    return found
 
 
 def install_requirements(folder: Path, cache: Path) -> tuple[Path | None, list[str]]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import DIMENSION, NAMESPACE, SERVICE, MetricName
 from local_stack.cloudwatch.store import metric_key, percentile
+from local_stack.dashboard import figures
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -110,15 +111,41 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
 
 
 def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
+    """What is true of the running application: its sockets at the gateway, its functions, its
+    stream deliveries (with a stream), its alarms and the bill; with the tracker's metric
+    catalogue, the tracker's own figures too (active connections, connects by outcome, ...)."""
+    sockets = figures.gateway(stack)
+    state: dict[str, Any] = {
+        "time": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        "socketsOpen": sockets.pop("socketsOpen"),
+        "gateway": sockets,
+        "functions": figures.functions(stack.template, stack.store),
+    }
+    if figures.has_catalogue(stack.template, stack.store):
+        state.update(_tracker(stack))
+    if stack.pollers:
+        state.update(
+            {
+                "streamIteratorAgeSeconds": round(max(p.iterator_age for p in stack.pollers), 3),
+                "streamRecordsDelivered": sum(p.delivered["records"] for p in stack.pollers),
+                # per event source mapping: records, batches, filtered, retries, dead_lettered
+                "streamDelivery": {p.function: dict(p.delivered) for p in stack.pollers},
+            }
+        )
+    state["alarms"] = stack.alarms.states()  # the template's alarms, as the emulated CloudWatch has them
+    state["cost"] = cost(stack.meter.bill())
+    return state
+
+
+def _tracker(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
+    """The tracker's own figures, from its metric catalogue."""
     totals = stack.reader.totals()
     minute = stack.reader.last_minute()
     opened = totals[MetricName.CONNECTIONS_OPENED]
     gone = totals[MetricName.CONNECTIONS_CLOSED] + totals[MetricName.CONNECTIONS_EXPIRED]
     gauge = stack.reader.latest(MetricName.ACTIVE_CONNECTIONS)
     return {
-        "time": datetime.now(tz=UTC).isoformat(timespec="seconds"),
         "active": gauge if gauge is not None else opened - gone,
-        "socketsOpen": len(stack.gateway.connections),
         "perMinute": {
             "opened": minute[MetricName.CONNECTIONS_OPENED],
             "closed": minute[MetricName.CONNECTIONS_CLOSED],
@@ -132,12 +159,6 @@ def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
         "totals": totals,
         "lifetimeSeconds": percentiles(stack.distribution(MetricName.CONNECTION_LIFETIME)),
         "expiryLagSeconds": percentiles(stack.distribution(MetricName.EXPIRY_LAG)),
-        "streamIteratorAgeSeconds": round(max((p.iterator_age for p in stack.pollers), default=0.0), 3),
-        "streamRecordsDelivered": sum(p.delivered["records"] for p in stack.pollers),
-        # per event source mapping: records, batches, filtered, retries, dead_lettered
-        "streamDelivery": {p.function: dict(p.delivered) for p in stack.pollers},
-        "alarms": stack.alarms.states(),  # the template's alarms, as the emulated CloudWatch has them
-        "cost": cost(stack.meter.bill()),
     }
 
 
@@ -156,17 +177,11 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
-def render(state: dict[str, Any], described: dict[str, Any]) -> str:
+def _tracker_lines(state: dict[str, Any]) -> list[str]:
+    if "active" not in state:
+        return []
     life, lag = state["lifetimeSeconds"], state["expiryLagSeconds"]
-    lines = [
-        f"connection tracker, local stack    {state['time']}",
-        f"WebSocket URL      {described['url']}",
-        f"@connections       {described['managementUrl']}  (handlers: {described['connectionsUrl']})",
-        f"AWS endpoint       {described['awsEndpoint']}  (any boto3 client: endpoint_url=...)",
-        f"dashboard          {described['dashboardUrl'] or '(the template has none)'}",
-        f"functions' log     {described['log']}",
-        *(f"notice             {notice}" for notice in described["notices"]),
-        "",
+    return [
         f"active connections      {state['active']:>10,.0f}   (sockets open {state['socketsOpen']:,})",
         "per minute              opened {opened:>6,.0f}   closed {closed:>6,.0f}   "
         "expired {expired:>6,.0f}".format(**state["perMinute"]),
@@ -175,15 +190,55 @@ def render(state: dict[str, Any], described: dict[str, Any]) -> str:
         f"lifetime (s)            p50 {_fmt(life['p50'])}   p90 {_fmt(life['p90'])}   "
         f"p99 {_fmt(life['p99'])}",
         f"expiry lag (s)          p50 {_fmt(lag['p50'])}   p99 {_fmt(lag['p99'])}",
-        f"stream                  iterator age {state['streamIteratorAgeSeconds']:.1f} s, "
-        f"{state['streamRecordsDelivered']:,} records delivered",
+    ]
+
+
+def _application_lines(state: dict[str, Any]) -> list[str]:
+    """The gateway's and the functions' figures: true of any application."""
+    sockets = state["gateway"]
+    lines = [
+        f"gateway (total)         sockets open {state['socketsOpen']:,}   connects {sockets['connects']:,} "
+        f"(refused {sockets['refused']:,})   messages {sockets['messages']:,.0f}   "
+        f"disconnects {sockets['disconnects']:,}",
+        f"{'function':<36}{'invocations':>12}{'errors':>8}{'throttles':>10}   duration p50 / p99 (ms, 5 min)",
+    ]
+    for name, function in sorted(state["functions"].items()):
+        duration = function["durationMs"]
+        lines.append(
+            f"  {name:<34}{function['invocations']:>12,.0f}{function['errors']:>8,.0f}"
+            f"{function['throttles']:>10,.0f}   {_fmt(duration['p50'])} / {_fmt(duration['p99'])}"
+        )
+    if "streamIteratorAgeSeconds" in state:
+        lines.append(
+            f"stream                  iterator age {state['streamIteratorAgeSeconds']:.1f} s, "
+            f"{state['streamRecordsDelivered']:,} records delivered"
+        )
+    return lines
+
+
+def render(state: dict[str, Any], described: dict[str, Any]) -> str:
+    tracker = "active" in state
+    own = "the tracker's own" if tracker else "without API Gateway"
+    lines = [
+        f"local stack    {state['time']}",
+        f"template           {described['template']}",
+        f"WebSocket URL      {described['url']}",
+        f"@connections       {described['managementUrl']}  (handlers: {described['connectionsUrl']})",
+        f"AWS endpoint       {described['awsEndpoint']}  (any boto3 client: endpoint_url=...)",
+        f"dashboard          {described['dashboardUrl'] or '(the template has none)'}",
+        f"functions' log     {described['log']}",
+        *(f"notice             {notice}" for notice in described["notices"]),
+        "",
+        *_tracker_lines(state),
+        *_application_lines(state),
         f"cost so far             ${state['cost']['dollars']:.6f}   "
         f"${state['cost']['perMillionConnections']:,.2f} per million connections "
-        f"(the tracker's own ${state['cost']['trackerPerMillionConnections']:,.2f})",
+        f"({own} ${state['cost']['trackerPerMillionConnections']:,.2f})",
         "",
         f"alarms                  periods x {described['alarmTimeScale']:g}, "
-        f"notifying {described['alarmTopicArn']}",
+        f"notifying {described['alarmTopicArn'] or '(no alarm action)'}",
         *(f"  {alarm_state:<17} {name}" for name, alarm_state in sorted(state["alarms"].items())),
+        *([] if state["alarms"] else ["  (the template has none)"]),
         "",
         "Ctrl-C stops the stack.",
     ]

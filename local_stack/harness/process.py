@@ -14,24 +14,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project root (local_stack/harness/../..)
+
+
+# Where ``python -m local_stack up`` writes its log when ``--log`` is not given (relative to its cwd).
+DEFAULT_LOG = Path(".local-stack") / "functions.log"
 
 
 class StackProcess:
-    def __init__(self, log_path: Path, *arguments: str) -> None:
-        self.log_path = log_path
+    """``log_path`` None: the stack's default ``--log``, in ``cwd`` (default: the project root)."""
+
+    def __init__(self, log_path: Path | None, *arguments: str, cwd: Path = ROOT) -> None:
+        self.log_path = log_path if log_path is not None else cwd / DEFAULT_LOG
         environment = {
             name: value
             for name, value in os.environ.items()
             if not name.startswith(("AWS_", "POWERTOOLS_")) and name != "CONNECTIONS_TABLE"
         }
-        environment["HOME"] = str(log_path.parent)  # no ~/.aws either
+        environment["HOME"] = str(self.log_path.parent)  # no ~/.aws either
+        chosen_log = ["--log", str(log_path)] if log_path is not None else []
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and package
             [
                 sys.executable, "-m", "local_stack", "up", "--headless", "--port", "0",
-                "--log", str(log_path), *arguments,
+                *chosen_log, *arguments,
             ],
-            cwd=ROOT,
+            cwd=cwd,
             env=environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

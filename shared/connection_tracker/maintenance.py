@@ -101,17 +101,23 @@ def close_oldest_beyond(
 ) -> list[str]:
     """Close the oldest connections of ``client_id`` so that it holds at most ``limit``, the new
     one included. Never another client's (the index is queried by this clientId), never the new
-    connection (excluded by id, even where the index does not show it yet)."""
+    connection (excluded by id, even where the index does not show it yet).
+
+    Returns the connections closed: those ``@connections`` DELETE closed or found already gone
+    (``GoneException``). Only their items are deleted. A DELETE that failed otherwise leaves the
+    connection open, so its item stays (the table keeps saying what API Gateway holds): its own
+    ``$disconnect`` or the sweeper removes it later."""
     others = [cid for cid, _ in store.client_connections(client_id) if cid != new_connection_id]
     excess = len(others) + 1 - limit
     closed = []
     for connection_id in others[: max(0, excess)]:
         try:
-            api.close(connection_id)
+            api.close(connection_id)  # True: closed; False: already gone
         except ConnectionsApiError as exc:
             logger.warning(
                 "closing a duplicate failed", extra={"connectionId": connection_id, "error": str(exc)}
             )
+            continue
         store.delete(connection_id)  # $disconnect would too, but it is best-effort
         closed.append(connection_id)
     return closed

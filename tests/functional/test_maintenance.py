@@ -152,6 +152,28 @@ def test_a_gone_duplicate_is_still_removed(connect_as, dynamodb, table, connecti
     assert ids(dynamodb, table) == {"a2=", "a3="}
 
 
+def test_a_duplicate_the_gateway_refused_to_close_stays_and_is_not_counted(
+    connect_as, dynamodb, table, connections_api, output
+):
+    connect_as("a1=", "alice")
+    connect_as("a2=", "alice")
+    connect_as("b1=", "bob")
+    connect_as("b2=", "bob")
+    output()
+    connections_api.refused.add("a1=")  # DELETE answered 403: the socket stays open
+
+    assert connect_as("a3=", "alice")["statusCode"] == 200  # the new connection is never refused
+    assert connect_as("b3=", "bob")["statusCode"] == 200
+
+    assert ("DELETE", "a1=") in connections_api.requests
+    assert ids(dynamodb, table) == {"a1=", "a2=", "a3=", "b2=", "b3="}  # a1= is still open: kept
+    printed = output()
+    assert printed.log("closing a duplicate failed")["connectionId"] == "a1="
+    # only bob's close happened: one count, one line naming it
+    assert printed.metric_values()[MetricName.DUPLICATE_CONNECTIONS_CLOSED] == [1.0]
+    assert printed.log("duplicates closed")["closed"] == ["b1="]
+
+
 def indexes(dynamodb, table) -> list[str]:
     described = dynamodb.describe_table(TableName=table)["Table"]
     return [index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])]
