@@ -101,7 +101,7 @@ def run() -> dict[str, float]:
         project_time = best_of(3, lambda: batch(project, "p"))
         reference_time = best_of(3, lambda: batch(reference, "r"))
 
-    # A cold start as the issue measures it: the work a first invocation does before its first
+    # A cold start, measured as the work a first invocation does before its first
     # request — importing the handler and all it pulls in, validating the settings and creating the
     # DynamoDB client — against the seed's module-level work (import boto3 and a Table resource).
     # Fresh interpreters, the functions' code folder and the layer on the path, the template's

@@ -1,4 +1,5 @@
-"""A faithful reference of the original specification's ``$connect`` code path (the seed).
+"""The reference ``$connect`` code path ``make bench`` measures the project's handler against: the
+seed's (the specification's sample code), reproduced faithfully.
 
 put_item, then a get_item read-back that is logged, then 200 "connected" — two DynamoDB requests
 per connect. Kept only as the baseline of ``make bench``.

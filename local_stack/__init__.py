@@ -14,7 +14,9 @@ laid out by the AWS service each part emulates:
 - ``logs``: CloudWatch Logs and Logs Insights;
 - ``events``: the template's schedules;
 - ``dashboard``: the browser page, the terminal view and a screenshot;
-- ``harness``: not emulation, the stack as a child process, the load generator, a periodic thread.
+- ``periodic``: the background loop each of those services runs on its own clock (TTL deletions,
+  stream polling, alarm evaluation, schedules, log delivery...);
+- ``harness``: not emulation, the stack as a child process and the load generator.
 
 ``stack`` wires them together; ``cli`` is the command line; ``controls`` and ``faults`` are the
 management port's controls. Importing the package has no side effect; the program puts the

@@ -1,5 +1,6 @@
 """Fixtures shared by every level of test: a fake AWS account, the table built from the template,
-the functions loaded as Lambda loads them, and readers for what they print (logs and EMF)."""
+the functions loaded as Lambda loads them, readers for what they print (logs and EMF) and fakes of
+the services around them (the classes are in ``tests/fakes.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from connection_tracker.runtime import runtime
 from sam_template.handlers import LambdaContext, load_handler
 from sam_template.model import Template, load_template
 from sam_template.tables import create_table
+from tests.fakes import DeadLetters, DynamoDBRequests, FailingDynamoDB, FakeConnectionsApi, Output
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -104,38 +106,6 @@ def invoke(template: Template) -> Callable[[str, dict[str, Any]], Any]:
     return call
 
 
-class Output:
-    """What a function printed: JSON log lines and EMF documents."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-    @property
-    def emf(self) -> list[dict[str, Any]]:
-        return [line for line in self.lines if "_aws" in line]
-
-    @property
-    def logs(self) -> list[dict[str, Any]]:
-        return [line for line in self.lines if "_aws" not in line]
-
-    def metric_values(self) -> dict[str, list[float]]:
-        """Every metric value of every EMF document, by metric name."""
-        values: dict[str, list[float]] = {}
-        for document in self.emf:
-            for directive in document["_aws"]["CloudWatchMetrics"]:
-                for metric in directive["Metrics"]:
-                    value = document[metric["Name"]]
-                    values.setdefault(metric["Name"], []).extend(
-                        value if isinstance(value, list) else [value]
-                    )
-        return values
-
-    def log(self, message: str) -> dict[str, Any]:
-        matches = [line for line in self.logs if line.get("message") == message]
-        assert matches, f"no log line {message!r} in {[line.get('message') for line in self.logs]}"
-        return matches[-1]
-
-
 @pytest.fixture(autouse=True)
 def _capture_fd(capfd: pytest.CaptureFixture[str]) -> None:
     """Every test captures at the file-descriptor level, so ``output`` sees what Lambda would."""
@@ -159,19 +129,6 @@ def output(capfd: pytest.CaptureFixture[str]) -> Callable[[], Output]:
     return read
 
 
-class DynamoDBRequests:
-    """Counts the HTTP requests boto3 sends to DynamoDB (retries included), by operation."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def __call__(self, request: Any, event_name: str, **_: Any) -> None:
-        self.sent.append(event_name.rsplit(".", 1)[-1])
-
-    def count(self, operation: str | None = None) -> int:
-        return len(self.sent) if operation is None else self.sent.count(operation)
-
-
 @pytest.fixture
 def default_session(aws: None) -> Iterator[BotocoreSession]:
     """The botocore session the functions' clients come from (``connection_tracker.clients``),
@@ -186,34 +143,6 @@ def dynamodb_requests(default_session: BotocoreSession) -> DynamoDBRequests:
     counter = DynamoDBRequests()
     default_session.register("before-send.dynamodb", counter)
     return counter
-
-
-class FailingDynamoDB:
-    """A fake DynamoDB endpoint that answers every request with one error (e.g. throttling).
-
-    The functions' client is pointed at an endpoint moto does not serve; every attempt botocore
-    makes (its retries included) is answered here and counted, so nothing reaches a table.
-    """
-
-    def __init__(self) -> None:
-        self.code = "ThrottlingException"
-        self.status = 400
-        self.attempts: list[str] = []
-
-    def fail_with(self, code: str, status: int = 400) -> None:
-        self.code, self.status = code, status
-
-    def __call__(self, request: Any, event_name: str, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
-
-        self.attempts.append(event_name.rsplit(".", 1)[-1])
-        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{self.code}", "message": "injected"})
-
-        class Raw:
-            def stream(self, **_: Any) -> Iterator[bytes]:
-                yield body.encode()
-
-        return AWSResponse(request.url, self.status, {"Content-Type": "application/x-amz-json-1.0"}, Raw())
 
 
 @pytest.fixture
@@ -235,45 +164,6 @@ def counters(dynamodb: Any, template: Template, monkeypatch: pytest.MonkeyPatch)
     create_table(dynamodb, template, "CountersTable", COUNTERS_TABLE)
     monkeypatch.setenv("COUNTERS_TABLE", COUNTERS_TABLE)
     return COUNTERS_TABLE
-
-
-class FakeConnectionsApi:
-    """API Gateway's @connections API for one stage: the ids in ``live`` are connected, every other
-    id is gone (410 GoneException), but those in ``refused``: their requests are answered 403
-    ForbiddenException (a role without ``execute-api:ManageConnections``); every request is
-    recorded as (method, connectionId)."""
-
-    ENDPOINT = "https://fake-connections.test/prod"
-
-    def __init__(self) -> None:
-        self.live: set[str] = set()
-        self.refused: set[str] = set()
-        self.requests: list[tuple[str, str]] = []
-
-    def __call__(self, request: Any, **_: Any) -> Any:
-        from urllib.parse import unquote, urlsplit
-
-        from botocore.awsrequest import AWSResponse
-
-        connection_id = unquote(urlsplit(request.url).path.rsplit("/", 1)[-1])
-        self.requests.append((request.method, connection_id))
-        if connection_id in self.refused:
-            status, body = 403, b'{"message": "Forbidden"}'
-            headers = {"x-amzn-ErrorType": "ForbiddenException"}
-        elif connection_id in self.live:
-            status, body, headers = 200, b"{}", {}
-            if request.method == "DELETE":
-                self.live.discard(connection_id)
-                status, body = 204, b""
-        else:
-            status, body = 410, b'{"message": "gone"}'
-            headers = {"x-amzn-ErrorType": "GoneException"}
-
-        class Raw:
-            def stream(self, **_: Any) -> Iterator[bytes]:
-                yield body
-
-        return AWSResponse(request.url, status, {"Content-Type": "application/json", **headers}, Raw())
 
 
 @pytest.fixture
@@ -308,25 +198,6 @@ def records(event: Callable[[str], dict[str, Any]]) -> Callable[[str, str], dict
         return record
 
     return make
-
-
-class DeadLetters:
-    """The stream's dead-letter queue (from the template), as the consumer sees it."""
-
-    def __init__(self, sqs: Any, url: str) -> None:
-        self.sqs = sqs
-        self.url = url
-
-    def messages(self) -> list[dict[str, Any]]:
-        """Every message on the queue (received and left there), oldest first."""
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=60
-            ).get("Messages", [])
-            if not page:
-                return found
-            found.extend(page)
 
 
 @pytest.fixture

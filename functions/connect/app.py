@@ -111,7 +111,8 @@ def _close_duplicates(store: ConnectionStore, settings: Settings, request: Conne
 
 
 def _verify(store: ConnectionStore, connection_id: str) -> None:
-    """The original spec's read-back: a strongly consistent GetItem, logged (diagnostic only)."""
+    """``VerifyWrite``'s read-back: a strongly consistent GetItem of the item just written, logged
+    (a diagnostic only: it costs a second request per connect)."""
     try:
         stored = store.get(connection_id)
     except StoreError as exc:

@@ -25,7 +25,7 @@ from local_stack.awslambda.worker import serve
 from local_stack.cloudwatch import emf
 from local_stack.cloudwatch.service_metrics import ServiceMetrics
 from local_stack.cost.meter import Meter
-from local_stack.harness.periodic import Periodic
+from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION, HandlerCode
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from connection_tracker.streams import TTL_IDENTITY
 from local_stack.awslambda.filters import passes
 from local_stack.dynamodb.streams import StreamReader, lambda_record, without_split_inserts
 from local_stack.dynamodb.ttl import item_key
-from local_stack.harness.periodic import Periodic
+from local_stack.periodic import Periodic
 from local_stack.provisioning.emulator import ACCOUNT, REGION
 from sam_template.intrinsics import resource_named
 

@@ -27,7 +27,7 @@ from local_stack.cloudwatch.evaluation import INSUFFICIENT_DATA, Rule, decide, r
 from local_stack.cloudwatch.expressions import Series, UnsupportedExpression, evaluate
 from local_stack.cloudwatch.metric_data import Query, get_metric_data, period_starts
 from local_stack.cloudwatch.store import STANDARD_STATISTICS, metric_key, statistic
-from local_stack.harness.periodic import Periodic
+from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def load_alarms(template: Template, deployment: Deployment) -> list[Alarm]:
             queries = [Query("m1", key, str(stat), period, None, unit=properties.get("Unit"))]
         for query in queries:
             if query.expression is not None:
-                try:  # an unsupported function or syntax is refused now, by the alarm's name
+                try:  # an unsupported function or syntax is refused at PutMetricAlarm, by the alarm's name
                     evaluate(query.expression, {q.id: {} for q in queries}, [0.0])
                 except UnsupportedExpression as exc:
                     raise UnsupportedAlarm(f"{name}: {exc}") from None

@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from local_stack.harness.periodic import Periodic
+from local_stack.periodic import Periodic
 from ops.aws_metrics import AWS_METRICS
 
 if TYPE_CHECKING:

@@ -69,8 +69,8 @@ def statistic(stat: str, values: list[float]) -> float:
 
 @dataclass(slots=True)
 class _Second:
-    # as C doubles (8 bytes a value, not a float object and a list slot: 32): a three-hour store of
-    # every value of a busy stack was most of its process's memory
+    # as C doubles (8 bytes a value, where a float object and its list slot take 32): a three-hour
+    # store of every value of a busy stack would otherwise be most of its process's memory
     values: array[float] = field(default_factory=lambda: array("d"))
     # aggregated points (StatisticValues) carry no values: count, sum, min, max only
     count: float = 0.0

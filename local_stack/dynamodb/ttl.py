@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from local_stack.harness.periodic import Periodic
+from local_stack.periodic import Periodic
 
 if TYPE_CHECKING:
     from collections.abc import Callable

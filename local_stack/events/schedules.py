@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from local_stack.harness.periodic import Periodic
+from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION
 from sam_template.intrinsics import resource_named
 

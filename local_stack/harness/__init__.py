@@ -1,1 +1,2 @@
-"""Not emulation: the stack as a child process, the load generator, and a periodic worker thread."""
+"""Not emulation: what runs the stack and drives it (the stack as a child process, the load
+generator)."""

@@ -22,7 +22,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from local_stack.harness.periodic import Periodic
+from local_stack.periodic import Periodic
 
 if TYPE_CHECKING:
     from sam_template.intrinsics import Deployment

@@ -28,7 +28,7 @@ class MetricName(StrEnum):
     EXPIRY_LAG = "ExpiryLag"
     ACTIVE_CONNECTIONS = "ActiveConnections"
     STREAM_RECORDS_FAILED = "StreamRecordsFailed"
-    # beyond the original catalogue: maintenance of the gauge and the table
+    # maintenance: the gauge's reconciliation, the sweeper's removals, the per-client limit's closes
     ACTIVE_CONNECTIONS_DRIFT = "ActiveConnectionsDrift"
     STALE_CONNECTIONS_SWEPT = "StaleConnectionsSwept"
     GONE_CONNECTIONS_SWEPT = "GoneConnectionsSwept"

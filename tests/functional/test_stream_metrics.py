@@ -47,14 +47,22 @@ def test_a_mixed_batch_becomes_one_set_of_metrics(consume, batch, output):
 
 def test_units_namespace_and_the_only_dimension(consume, batch, output):
     consume(batch)
-    for document in output().emf:
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            assert directive["Namespace"] == "ConnectionTracker"
-            assert directive["Dimensions"] == [["service"]]
-            for metric in directive["Metrics"]:
-                assert metric["Unit"] == CATALOGUE[MetricName(metric["Name"])].unit.value
-        assert "connectionId" not in document
-        assert "clientId" not in document
+    documents = output().emf
+    directives = [directive for document in documents for directive in document["_aws"]["CloudWatchMetrics"]]
+    # the batch opens, closes and expires a connection: each of their metrics, in its catalogue unit
+    emitted = {
+        MetricName.CONNECTIONS_OPENED,
+        MetricName.CONNECTIONS_CLOSED,
+        MetricName.CONNECTIONS_EXPIRED,
+        MetricName.CONNECTION_LIFETIME,
+        MetricName.EXPIRY_LAG,
+    }
+    units = {(metric["Name"], metric["Unit"]) for directive in directives for metric in directive["Metrics"]}
+    assert units == {(str(name), CATALOGUE[name].unit.value) for name in emitted}
+    assert {directive["Namespace"] for directive in directives} == {"ConnectionTracker"}
+    assert {json.dumps(directive["Dimensions"]) for directive in directives} == {'[["service"]]'}
+    # connection and client ids are never metric properties (one search index entry per id)
+    assert [document for document in documents if {"connectionId", "clientId"} & set(document)] == []
 
 
 def test_one_log_line_per_connection_event(consume, batch, output):

@@ -175,8 +175,8 @@ def test_records_older_than_the_retention_are_trimmed_and_reading_them_fails_as_
 
 def test_a_read_and_a_trim_at_the_same_time_lose_no_record(journaled, clock):
     """A put that trims the shard while a read is between finding its position and taking the
-    records: the read still returns the records from its sequence number on (before the fix it
-    skipped one record per record trimmed: a ConnectionsOpened short in a 30-minute soak)."""
+    records: the read still returns the records from its sequence number on (a read that skipped
+    one record per record trimmed would leave ConnectionsOpened short in a long soak)."""
     client = journaled
     streams, arn, shard_id = stream(client)
     for key in ("a", "b", "c"):

@@ -130,7 +130,9 @@ def alarm_cases(template):
 
 
 def test_every_alarm_reads_a_documented_metric_as_documented(template):
-    for name, metric in alarm_cases(template):
+    cases = alarm_cases(template)
+    assert {name for name, _ in cases} == set(alarms(template)), "an alarm reads no metric"
+    for name, metric in cases:
         where = f"{name} reads {metric['namespace']}/{metric['name']}"
         if metric["namespace"] == NAMESPACE:
             assert metric["dimensions"] == {DIMENSION}, where
@@ -156,7 +158,9 @@ def test_every_alarm_reads_a_documented_metric_as_documented(template):
 def test_missing_data_is_read_as_aws_means_it(template):
     """Every metric our alarms read is absent only when nothing happens (no traffic, no invocations,
     an idle queue): missing data is healthy, so it must never breach."""
-    for name, metric in alarm_cases(template):
+    cases = alarm_cases(template)
+    assert {name for name, _ in cases} == set(alarms(template)), "an alarm reads no metric"
+    for name, metric in cases:
         if metric["namespace"] != NAMESPACE:
             assert AWS_METRICS[(metric["namespace"], metric["name"])].absent_when
         assert alarms(template)[name]["Properties"]["TreatMissingData"] == "notBreaching", name
@@ -182,7 +186,10 @@ def dashboard_metrics(template):
 def test_every_dashboard_metric_is_read_as_documented(template):
     stage = template.properties("Stage")
     detailed = stage.get("DefaultRouteSettings", {}).get("DetailedMetricsEnabled") is True
-    for title, namespace, name, dimensions, stat, period in dashboard_metrics(template):
+    lines = list(dashboard_metrics(template))
+    # ours, and the AWS services' the dashboard shows beside them
+    assert {line[1] for line in lines} >= {NAMESPACE, "AWS/ApiGateway", "AWS/Lambda", "AWS/SQS"}
+    for title, namespace, name, dimensions, stat, period in lines:
         where = f"widget {title!r}: {namespace}/{name}"
         if namespace == NAMESPACE:
             assert stat in our_statistics(name), where

@@ -63,6 +63,7 @@ def test_schedules_come_from_sams_rules_and_scheduled_functions_get_one_environm
         if any(event["Type"] == "Schedule" for event in function["Properties"].get("Events", {}).values())
     }
     every = schedules(expanded)
+    assert expected  # the sweep and the reconcile run on a schedule
     assert set(every) == expected
     assert all(seconds >= 60 for seconds in every.values())
     concurrency = function_concurrency(expanded, stream_sources(expanded), routed={"ConnectFunction"})

@@ -65,10 +65,14 @@ def test_dashboard_shows_every_catalogue_metric_and_nothing_else(dashboard_body)
 
 
 def test_dashboard_uses_only_the_service_dimension(dashboard_body):
-    for widget in dashboard_body["widgets"]:
-        for metric in widget["properties"].get("metrics", []):  # log widgets have a query instead
-            if metric[0] == NAMESPACE:
-                assert metric[2:4] == ["service", "${ServiceName}"], metric
+    ours = [
+        metric
+        for widget in dashboard_body["widgets"]
+        for metric in widget["properties"].get("metrics", [])  # log widgets have a query instead
+        if metric[0] == NAMESPACE
+    ]
+    assert ours, "no widget shows a metric of ours"
+    assert [metric for metric in ours if metric[2:4] != ["service", "${ServiceName}"]] == []
 
 
 def test_dashboard_shows_api_gateway_and_lambda_health(dashboard_body):
@@ -98,11 +102,17 @@ def alarm_metrics(alarm) -> list[dict]:
 
 
 def test_alarms_use_catalogue_names_and_the_service_dimension_only(template):
-    for name, alarm in alarms(template).items():
-        for metric in alarm_metrics(alarm):
-            if metric["Namespace"] == NAMESPACE:
-                assert metric["MetricName"] in {str(n) for n in CATALOGUE}, name
-                assert [d["Name"] for d in metric["Dimensions"]] == ["service"], name
+    ours = [
+        (name, metric)
+        for name, alarm in alarms(template).items()
+        for metric in alarm_metrics(alarm)
+        if metric["Namespace"] == NAMESPACE
+    ]
+    # the connect-failure alarms read our metrics (test_alarm_coverage names the one that must)
+    assert ours
+    assert {metric["MetricName"] for _, metric in ours} <= {str(n) for n in CATALOGUE}
+    dimensions = [(name, [d["Name"] for d in metric["Dimensions"]]) for name, metric in ours]
+    assert [(name, names) for name, names in dimensions if names != ["service"]] == []
 
 
 def test_every_alarm_notifies_and_chose_its_missing_data_treatment(template):
@@ -174,17 +184,25 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def granted(template, parameters: dict[str, str]) -> list[tuple[str, str, str | dict]]:
+    """(function, action, resource) of every statement of every function of the deployment."""
+    return [
+        (function, action, resource)
+        for function in FUNCTIONS
+        for statement in statements(template, function, parameters)
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    ]
+
+
 @pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS)
 def test_no_wildcard_actions_or_resources(template, parameters):
-    for function in template.of_type("AWS::Serverless::Function"):
-        for statement in statements(template, function, parameters):
-            for action in as_list(statement["Action"]):
-                assert "*" not in action, f"{function}: {action}"
-            for resource in as_list(statement["Resource"]):
-                assert resource != "*", f"{function}: {resource}"
-                text = resource if isinstance(resource, str) else json.dumps(resource)
-                if "*" in text:  # only a connection id may be any: one stage's @connections
-                    assert "/@connections/*" in text, f"{function}: {resource}"
+    grants = granted(template, parameters)
+    assert {function for function, _, _ in grants} == set(FUNCTIONS)  # each function is granted some
+    assert [(function, action) for function, action, _ in grants if "*" in action] == []
+    # only a connection id may be any: one stage's @connections
+    texts = [(function, r if isinstance(r, str) else json.dumps(r)) for function, _, r in grants]
+    assert [(f, text) for f, text in texts if "*" in text and "/@connections/*" not in text] == []
 
 
 def _imported_modules(path: Path, seen: set[Path]) -> set[Path]:
@@ -245,7 +263,14 @@ def test_each_function_may_do_only_what_its_code_does(template, function, parame
 @pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS)
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_each_statement_is_scoped_to_this_stacks_resources(template, function, parameters):
-    for statement in statements(template, function, parameters):
-        for resource in as_list(statement["Resource"]):
-            assert isinstance(resource, dict), f"{function}: {resource} is not one of this stack's ARNs"
-            assert set(resource) <= {"Fn::GetAtt", "Fn::Sub", "Ref"}
+    resources = [
+        resource
+        for statement in statements(template, function, parameters)
+        for resource in as_list(statement["Resource"])
+    ]
+    assert resources, f"{function} has no permissions"
+    # each one this stack's ARN: a reference, an attribute or a substitution of them
+    unscoped = [
+        r for r in resources if not isinstance(r, dict) or not set(r) <= {"Fn::GetAtt", "Fn::Sub", "Ref"}
+    ]
+    assert unscoped == [], f"{function}: {unscoped} are not this stack's ARNs"

@@ -66,11 +66,13 @@ def test_every_checkov_skip_names_a_check_and_says_why(template):
 
 
 # ----- customer managed keys -----------------------------------------------------------------------
-def test_without_keys_the_tables_and_logs_are_encrypted_as_before(template):
+def test_without_keys_the_tables_and_logs_use_aws_managed_encryption(template):
     plain = deployment(template)
     for table in TABLES:
         assert plain.properties(table)["SSESpecification"] == {"SSEEnabled": True}  # aws/dynamodb
-    for name, group in plain.of_type("AWS::Logs::LogGroup").items():
+    groups = plain.of_type("AWS::Logs::LogGroup")
+    assert groups
+    for name, group in groups.items():
         assert "KmsKeyId" not in group["Properties"], name
     assert "TableKeyUsePolicy" not in plain.resources
 

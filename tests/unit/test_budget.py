@@ -44,7 +44,9 @@ def test_a_longer_timeout_affords_more_attempts(timeout, attempts):
 
 def test_every_function_of_the_template_has_a_budget_that_fits():
     template = load_template()
-    for function in template.of_type("AWS::Serverless::Function"):
+    functions = template.of_type("AWS::Serverless::Function")
+    assert functions
+    for function in functions:
         timeout = template.function_timeout(function)
         chosen = Budget.for_timeout(timeout)
         assert worst_case_of(chosen.config()) <= timeout - chosen.margin, function

@@ -43,8 +43,34 @@ def test_what_cloudformation_would_refuse_is_refused_by_name(override, says):
     assert next(iter(override)) in str(refused.value)
 
 
+def refusal(overrides: dict[str, str]) -> str | None:
+    try:
+        check_overrides(load_template(), overrides)
+    except ValueError as refused:
+        return str(refused)
+    return None
+
+
 def test_allowed_values_pass():
-    check_overrides(load_template(), {"GaugeWindowSeconds": "900", "TtlHours": "0.5", "VerifyWrite": "true"})
+    assert refusal({"GaugeWindowSeconds": "900", "TtlHours": "0.5", "VerifyWrite": "true"}) is None
+
+
+def test_every_value_the_template_declares_valid_passes():
+    """CloudFormation takes each parameter's Default, MinValue, MaxValue and AllowedValues."""
+    declared = load_template().body["Parameters"]
+    bounds = ("MinValue", "MaxValue")
+    valid = {
+        (name, str(value))
+        for name, spec in declared.items()
+        for value in (
+            spec["Default"],
+            *spec.get("AllowedValues", ()),
+            *(spec[b] for b in bounds if b in spec),
+        )
+    }
+    assert {name for name, _ in valid} == set(declared)
+    refused = {(name, value): refusal({name: value}) for name, value in valid}
+    assert {pair: why for pair, why in refused.items() if why is not None} == {}
 
 
 def test_the_stack_does_not_start_on_a_bad_override(capfd):

@@ -1,4 +1,8 @@
-"""A background thread that does one round of work every period until stopped."""
+"""The background loop of the emulated services: a thread that does one round of work every period
+until stopped. AWS does this work on its own clock, beside the requests: DynamoDB's TTL deletions,
+Lambda's polling of a stream and the shutdown of its idle environments, the shipping of the
+functions' EMF metrics, CloudWatch's alarm evaluation and the queues' depth metrics, EventBridge's
+schedules and CloudWatch Logs' delivery. Each subclass cites the AWS behaviour it emulates."""
 
 from __future__ import annotations
 
