@@ -62,11 +62,12 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from moto.logs.models import LogsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
 from local_stack.cost import endpoint as metering
-from local_stack.logs.service import LogsApplication, bound_log_groups, max_events
+from local_stack.logs.service import LogsApplication, Retention, bound_log_groups, max_events
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -396,6 +397,16 @@ def _journal_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_with_journal  # type: ignore[method-assign]
 
 
+# What the log groups keep (their retention and a bound), enforced after every PutLogEvents: set by
+# its patch, read by the logs service (``LogsApplication``).
+_log_retention: Retention | None = None
+
+
+def _bound_log_groups() -> None:
+    global _log_retention  # noqa: PLW0603 - set once, by its patch, before the server starts
+    _log_retention = bound_log_groups(max_events())
+
+
 @dataclass(frozen=True)
 class Patch:
     """A change to moto's classes: ``apply`` replaces the attributes ``replaces`` names."""
@@ -417,6 +428,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch(_answer_records_as_stored, ((DynamoDBStreamsHandler, "get_records"),)),
     Patch(_journal_transactions, ((DynamoDBBackend, "transact_write_items"),)),
     Patch(_merge_statistic_sets, ((CloudWatchBackend, "put_metric_data"),)),
+    Patch(_bound_log_groups, ((LogsBackend, "put_log_events"),)),
     Patch(metering.meter_dynamodb, tuple((DynamoDBBackend, name) for name in metering.METERED)),
 )
 _patched = threading.Lock()
@@ -510,7 +522,7 @@ def main(host: str, port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    logs = LogsApplication(_Dispatcher(), bound_log_groups(max_events()))
+    logs = LogsApplication(_Dispatcher(), _log_retention)
     metered = metering.wrap(logs)  # the cost meter's units (GET /_local/meter/units)
     metered.bytes_scanned = lambda: logs.insights.counter.snapshot()["bytesScanned"]
     run_simple(host, port, FaultInjector(metered), threaded=True, request_handler=MotoRequestHandler)
