@@ -22,7 +22,6 @@ from local_stack.awslambda.event_source_mapping import (
     StreamSource,
     stream_sources,
 )
-from local_stack.awslambda.logging_config import LogSettings
 from local_stack.awslambda.runtime import emulation_variables, install_requirements, reserved_variables
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.service_metrics import QueueDepths
@@ -33,7 +32,7 @@ from local_stack.dashboard.server import DashboardServer
 from local_stack.dashboard.terminal import StoreReader, show, status
 from local_stack.dashboard.widgets import widgets
 from local_stack.dynamodb.ttl import TtlEmulator
-from local_stack.events.schedules import Schedule, schedule_rules, schedules
+from local_stack.events.schedules import Schedule
 from local_stack.faults import access_key
 from local_stack.logs.delivery import LogShipper, logs_notice
 from local_stack.logs.delivery import provision as provision_logs
@@ -42,8 +41,10 @@ from local_stack.provisioning.emulator import sqs_subscriptions
 from sam_template.conditions import deployed
 from sam_template.expand import expand
 from sam_template.intrinsics import Deployment, Unresolvable, resource_named
+from sam_template.logging_config import LogSettings
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
 from sam_template.parameters import check_overrides
+from sam_template.schedules import schedule_rules, schedules
 from sam_template.websocket import (
     detailed_metrics,
     routes,

@@ -22,7 +22,9 @@ import math
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from typing import NamedTuple
 
+from connection_tracker.catalogue import CATALOGUE
 from ops import prices
 
 # ----- AWS quotas --------------------------------------------------------------------------------
@@ -55,11 +57,12 @@ GAUGE_ITEMS_PER_TRANSACTION = 2
 # ----- this product's behaviour (assumptions, measured or read from template.yaml) ------------------
 ITEM_BYTES = 400  # a connection item with metadata (tests/events/connect.json): < 1 KB, one write unit
 INDEX_ENTRY_BYTES = 60  # ByClient's entry (KEYS_ONLY: connectionId, clientId, createdAt): one write unit
-MARKER_BYTES = 120  # a shard's marker (shard id, the highest sequence number applied, expiresAt)
+# a shard's marker (shard id, the highest sequence number applied, expiresAt); the count item and
+# the sweeper's cursor, the counters table's other items, are smaller
+MARKER_BYTES = 120
 BATCH_SIZE = 1_000  # template.yaml, the consumer's BatchSize
 BATCHING_WINDOW_SECONDS = 5.0  # template.yaml, MaximumBatchingWindowInSeconds
 RECONCILE_SETTLE_SECONDS = 10  # reconcile counts twice, a window and this much apart
-SWEEP_SECONDS, RECONCILE_SECONDS = 300, 3_600  # the schedules: rate(5 minutes), rate(1 hour)
 SWEEP_PAGE_ITEMS = 100  # the sweeper's Scan Limit (a page is rounded up to 4 KB on its own)
 # Warm durations on Lambda (assumed: the handler's own work measured by `make bench` is ~4 ms; one
 # DynamoDB request adds ~5-10 ms): replace with your functions' Duration p50 (--duration-ms).
@@ -70,12 +73,15 @@ MAINTENANCE_SECONDS = 0.200  # a sweep or a reconciliation of a small table
 # Log bytes ingested (message + 26 bytes an event), measured by the local stack's cost meter
 # (GET /_local/bill) on this template: $connect's and $disconnect's EMF document; the consumer's
 # connection line (and its share of the EMF documents) per record, and its `gauge updated` and
-# `batch processed` lines and EMF documents per batch. Lambda's START/END/REPORT lines are not
-# written (LoggingConfig: SystemLogLevel WARN); with them, ~PLATFORM_LOG_BYTES per invocation.
+# `batch processed` lines and EMF documents per batch. Lambda's START/END/REPORT lines, when a
+# function's LoggingConfig keeps them (``sam_template.logging_config``): ~PLATFORM_LOG_BYTES an
+# invocation.
 CONNECT_LOG_BYTES, DISCONNECT_LOG_BYTES = 274, 349
 RECORD_LOG_BYTES, BATCH_LOG_BYTES = 410, 1_650
 PLATFORM_LOG_BYTES = 420
-CUSTOM_METRICS, ALARM_METRICS, DASHBOARDS = 15, 13, 1  # the catalogue; the alarms' metrics; one
+# A custom metric per name and dimension set: each metric of the catalogue, published with its one
+# dimension (``service``). The alarms' metrics and the dashboards: the template's (TemplateFacts).
+CUSTOM_METRICS = len(CATALOGUE)
 FUNCTIONS = (
     "ConnectFunction",
     "DisconnectFunction",
@@ -85,11 +91,25 @@ FUNCTIONS = (
 )
 
 
-def template_facts(max_per_client: int) -> tuple[bool, dict[str, int], bool]:
+class TemplateFacts(NamedTuple):
+    """What the model reads from template.yaml."""
+
+    indexed: bool  # the connections table has its ByClient index
+    memory: dict[str, int]  # each function's MemorySize
+    platform_lines: dict[str, bool]  # whether Lambda writes each function's START/END/REPORT lines
+    every: dict[str, float]  # seconds between a scheduled function's invocations
+    alarm_metrics: int  # metrics the alarms read (billed per alarm metric)
+    dashboards: int
+
+
+def template_facts(max_per_client: int) -> TemplateFacts:
     """From template.yaml, for this ``MaxConnectionsPerClient``: whether the connections table has
-    its ByClient index, each function's MemorySize, and whether Lambda writes its platform lines
-    (the functions' LoggingConfig)."""
+    its ByClient index, each function's MemorySize, whether Lambda writes its platform lines (its
+    LoggingConfig), the schedules, and the alarms' metrics and dashboards billed by the month."""
+    from sam_template.logging_config import LogSettings  # noqa: PLC0415
     from sam_template.model import load_template  # noqa: PLC0415 - reads the YAML
+    from sam_template.monitoring import alarm_metrics, dashboards  # noqa: PLC0415
+    from sam_template.schedules import schedules  # noqa: PLC0415
     from sam_template.tables import table_properties  # noqa: PLC0415
 
     template = load_template()
@@ -100,11 +120,10 @@ def template_facts(max_per_client: int) -> tuple[bool, dict[str, int], bool]:
         name: int(template.properties(name).get("MemorySize", defaults.get("MemorySize", 128)))
         for name in FUNCTIONS
     }
-    logging = {
-        **defaults.get("LoggingConfig", {}),
-        **template.properties("ConnectFunction").get("LoggingConfig", {}),
-    }
-    return indexed, memory, prices.writes_platform_lines(logging)
+    platform_lines = {name: LogSettings.of(template, name).keeps_system() for name in FUNCTIONS}
+    return TemplateFacts(
+        indexed, memory, platform_lines, schedules(template), alarm_metrics(template), dashboards(template)
+    )
 
 
 class CapacityError(ValueError):
@@ -178,7 +197,7 @@ def flow(load: Load) -> Flow:
     rate = load.connects_per_second
     lifetime = min(load.mean_lifetime_seconds, API_CONNECTION_DURATION_SECONDS)
     disconnects = rate * (1 - load.ttl_share)  # TTL deletes cost no write units
-    indexed, _, _ = _facts(load.max_per_client)
+    indexed = _facts(load.max_per_client).indexed
     records = 2 * rate  # an INSERT and a REMOVE per connection
     shards = max(1, math.ceil((rate + disconnects) / PARTITION_WRITE_UNITS_PER_SECOND))
     per_shard = records / shards
@@ -194,7 +213,7 @@ def flow(load: Load) -> Flow:
 
 
 @cache
-def _facts(max_per_client: int) -> tuple[bool, dict[str, int], bool]:
+def _facts(max_per_client: int) -> TemplateFacts:
     return template_facts(max_per_client)
 
 
@@ -202,28 +221,62 @@ def _seconds(load: Load, name: str, assumed: float) -> float:
     return load.durations_ms[name] / 1000 if name in load.durations_ms else assumed
 
 
+@dataclass(frozen=True)
+class TableUnits:
+    """Request units per second on each table (and the ByClient index) under a load."""
+
+    connections_write: float
+    connections_read: float
+    index_write: float
+    counters_write: float
+    counters_read: float
+
+
+def table_units(load: Load) -> TableUnits:
+    """DynamoDB's request units per second, table by table: the one computation behind both the
+    capacity figures (:func:`estimate`) and the bill (:func:`usage_per_second`)."""
+    f = flow(load)
+    every = _facts(load.max_per_client).every
+    sweep, reconcile = every["SweeperFunction"], every["ReconcileFunction"]
+    # a PutItem per connect, a DeleteItem per $disconnect (the item's size); ByClient, when the
+    # template has it: an index write for each (the entry's size), and a Query page per connect
+    connections_write = (f.rate + f.disconnects) * prices.write_units(ITEM_BYTES)
+    index_write = (f.rate + f.disconnects) * prices.write_units(INDEX_ENTRY_BYTES) if f.indexed else 0.0
+    query = prices.read_units(load.max_per_client * INDEX_ENTRY_BYTES, consistent=False)
+    connections_read = f.rate * query if load.max_per_client else 0.0
+    # each sweep Scans the table in pages (eventually consistent, each page rounded up on its own);
+    # each reconciliation counts it, twice with the gauge (a window apart)
+    pages = max(1.0, f.open_connections / SWEEP_PAGE_ITEMS)
+    connections_read += pages * prices.read_units(SWEEP_PAGE_ITEMS * ITEM_BYTES, consistent=False) / sweep
+    count = max(1.0, f.open_connections * ITEM_BYTES / prices.READ_UNIT_BYTES) * 0.5  # eventually consistent
+    connections_read += count * (2 if load.gauge else 1) / reconcile
+    # the sweeper's cursor: a GetItem (strongly consistent) and a PutItem each sweep
+    cursor_read = prices.read_units(MARKER_BYTES, consistent=True)
+    counters_write, counters_read = prices.write_units(MARKER_BYTES) / sweep, cursor_read / sweep
+    if load.gauge:
+        # one transaction of the shard's marker and the count item per shard per window, one
+        # strongly consistent read of the count after it; reconcile reads the count
+        counters_write += (
+            GAUGE_ITEMS_PER_TRANSACTION
+            * prices.write_units(MARKER_BYTES, transactional=True)
+            * f.transactions
+        )
+        counters_read += prices.read_units(MARKER_BYTES, consistent=True) * (f.transactions + 1 / reconcile)
+    return TableUnits(
+        connections_write=connections_write,
+        connections_read=connections_read,
+        index_write=index_write,
+        counters_write=counters_write,
+        counters_read=counters_read,
+    )
+
+
 def usage_per_second(load: Load) -> prices.Usage:
     """What the load uses each second, in the units each service bills (``ops.prices``): what the
     local stack's cost meter counts, from the same rules."""
     f = flow(load)
-    _, memory, platform = _facts(load.max_per_client)
-    # DynamoDB: a PutItem per connect, a DeleteItem per $disconnect (the item's size: 1 unit each);
-    # ByClient, when the template has it: an index write for each, and a Query page per connect
-    writes = f.rate + f.disconnects + ((f.rate + f.disconnects) if f.indexed else 0.0)
-    reads = 0.5 * f.rate if load.max_per_client else 0.0
-    # the sweeper's Scan pages every 5 minutes, the reconciliation's every hour (eventually consistent)
-    pages = max(1.0, f.open_connections / SWEEP_PAGE_ITEMS)
-    reads += pages * math.ceil(SWEEP_PAGE_ITEMS * ITEM_BYTES / 4096) * 0.5 / SWEEP_SECONDS
-    reads += max(1.0, f.open_connections * ITEM_BYTES / 4096) * 0.5 / RECONCILE_SECONDS
-    writes += 1 / SWEEP_SECONDS  # its cursor (PutItem)
-    reads += 1 / SWEEP_SECONDS  # and the cursor read (GetItem, strongly consistent)
-    if load.gauge:
-        # one transaction of the shard's marker and the count item per shard per window (2 units an
-        # item), one strongly consistent read of the count after it; reconcile counts the table a
-        # second time, a window later, and reads the count
-        writes += 2 * GAUGE_ITEMS_PER_TRANSACTION * f.transactions
-        reads += f.transactions
-        reads += (max(1.0, f.open_connections * ITEM_BYTES / 4096) * 0.5 + 1) / RECONCILE_SECONDS
+    facts = _facts(load.max_per_client)
+    units = table_units(load)
     consumer = _seconds(
         load, "StreamMetricsFunction", CONSUMER_SECONDS_PER_BATCH + f.batch * CONSUMER_SECONDS_PER_RECORD
     ) + (
@@ -237,9 +290,12 @@ def usage_per_second(load: Load) -> prices.Usage:
         "ConnectFunction": (f.rate, _seconds(load, "ConnectFunction", CONNECT_SECONDS)),
         "DisconnectFunction": (f.disconnects, _seconds(load, "DisconnectFunction", DISCONNECT_SECONDS)),
         "StreamMetricsFunction": (f.invocations, consumer),
-        "SweeperFunction": (1 / SWEEP_SECONDS, _seconds(load, "SweeperFunction", MAINTENANCE_SECONDS)),
+        "SweeperFunction": (
+            1 / facts.every["SweeperFunction"],
+            _seconds(load, "SweeperFunction", MAINTENANCE_SECONDS),
+        ),
         "ReconcileFunction": (
-            1 / RECONCILE_SECONDS,
+            1 / facts.every["ReconcileFunction"],
             _seconds(load, "ReconcileFunction", MAINTENANCE_SECONDS + settle),
         ),
     }
@@ -248,14 +304,15 @@ def usage_per_second(load: Load) -> prices.Usage:
         + f.disconnects * DISCONNECT_LOG_BYTES
         + f.records * RECORD_LOG_BYTES
         + f.invocations * BATCH_LOG_BYTES
-        + (sum(count for count, _ in invocations.values()) * PLATFORM_LOG_BYTES if platform else 0.0)
+        + sum(count for name, (count, _) in invocations.items() if facts.platform_lines[name])
+        * PLATFORM_LOG_BYTES
     )
     return prices.Usage(
-        dynamodb_write_units=writes,
-        dynamodb_read_units=reads,
+        dynamodb_write_units=units.connections_write + units.index_write + units.counters_write,
+        dynamodb_read_units=units.connections_read + units.counters_read,
         lambda_requests=sum(count for count, _ in invocations.values()),
         lambda_gb_seconds=sum(
-            count * prices.gb_seconds(memory[name], seconds * 1000)
+            count * prices.gb_seconds(facts.memory[name], seconds * 1000)
             for name, (count, seconds) in invocations.items()
         ),
         api_messages=f.rate + f.disconnects,  # $connect and $disconnect (see ops.prices.api_messages)
@@ -271,14 +328,12 @@ def per_million_connections(load: Load) -> dict[str, float]:
 
 def estimate(load: Load) -> Capacity:
     f = flow(load)
+    facts = _facts(load.max_per_client)
     rate, disconnects, open_connections = f.rate, f.disconnects, f.open_connections
 
-    connections_write = rate + disconnects
-    scans_per_second = open_connections * ITEM_BYTES / 4096 * 0.5 * (1 / 300 + 1 / 3600)  # sweeper, reconcile
-    connections_read = (0.5 * rate if load.max_per_client else 0.0) + scans_per_second
+    tables = table_units(load)
+    connections_write, counters_write = tables.connections_write, tables.counters_write
     count_item = 2 * f.transactions
-    counters_write = 2 * GAUGE_ITEMS_PER_TRANSACTION * f.transactions
-    counters_read = f.transactions
     usage = usage_per_second(load)
     concurrency = {
         "ConnectFunction": rate * _seconds(load, "ConnectFunction", CONNECT_SECONDS),
@@ -318,7 +373,8 @@ def estimate(load: Load) -> Capacity:
         "DynamoDB": month["dynamodb"] + storage_gb * prices.DYNAMODB_PER_GB_MONTH,
         "Lambda": month["lambda"],
         "API Gateway": month["apigateway"],
-        "CloudWatch": month["cloudwatch"] + prices.monthly(CUSTOM_METRICS, ALARM_METRICS, DASHBOARDS),
+        "CloudWatch": month["cloudwatch"]
+        + prices.monthly(CUSTOM_METRICS, facts.alarm_metrics, facts.dashboards),
         "SQS": month["sqs"],
         "SNS": month["sns"],
     }
@@ -326,10 +382,10 @@ def estimate(load: Load) -> Capacity:
     return Capacity(
         open_connections=open_connections,
         connections_write_units=connections_write,
-        connections_read_units=connections_read,
-        index_write_units=(rate + disconnects) if f.indexed else 0.0,
+        connections_read_units=tables.connections_read,
+        index_write_units=tables.index_write,
         counters_write_units=counters_write,
-        counters_read_units=counters_read,
+        counters_read_units=tables.counters_read,
         stream_records_per_second=f.records,
         stream_shards=f.shards,
         consumer_invocations_per_second=f.invocations,

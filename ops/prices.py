@@ -166,20 +166,6 @@ def gb_seconds(memory_mb: int, duration_ms: float) -> float:
     return memory_mb / 1024 * math.ceil(max(duration_ms, 0.0)) / 1000
 
 
-# Lambda writes START, END and REPORT (system logs, at INFO) for every invocation, unless the
-# function's LoggingConfig filters them: only the JSON format filters, by SystemLogLevel ("Log-level
-# filtering", https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
-_KEEPS_PLATFORM_LINES = {"DEBUG", "INFO"}
-
-
-def writes_platform_lines(logging_config: Mapping[str, Any] | None) -> bool:
-    """Whether Lambda writes the INFO platform lines for a function with this ``LoggingConfig``."""
-    config = logging_config or {}
-    if str(config.get("LogFormat", "Text")).upper() != "JSON":
-        return True  # the Text format has no log-level filtering
-    return str(config.get("SystemLogLevel", "INFO")).upper() in _KEEPS_PLATFORM_LINES
-
-
 # ----- API Gateway ---------------------------------------------------------------------------------
 MESSAGE_UNIT_BYTES = 32 * 1024
 

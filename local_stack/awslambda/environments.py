@@ -19,7 +19,6 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TextIO
 
 from local_stack.awslambda import logging_config as lambda_logs
-from local_stack.awslambda.logging_config import LogSettings
 from local_stack.awslambda.runtime import relative_paths, reserved_variables
 from local_stack.awslambda.worker import serve
 from local_stack.cloudwatch import emf
@@ -27,6 +26,7 @@ from local_stack.cloudwatch.service_metrics import ServiceMetrics
 from local_stack.cost.meter import Meter
 from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION, HandlerCode
+from sam_template.logging_config import LogSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable

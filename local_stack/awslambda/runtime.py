@@ -11,8 +11,8 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from local_stack.awslambda.logging_config import LogSettings
 from sam_template.handlers import REGION
+from sam_template.logging_config import LogSettings
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,7 +1,13 @@
 """The cost meter's part inside the emulated AWS endpoint (the moto server): DynamoDB request units
 per table and per index, SQS and SNS requests, CloudWatch API requests, as each service bills them
-(the rules and prices: ``ops.prices``). ``GET /_local/bill`` on the endpoint answers what it
-counted; the stack's meter (``local_stack.cost.meter``) adds what the stack itself sees.
+(the rules and prices: ``ops.prices``). ``GET /_local/meter/units`` on the endpoint answers what it
+counted (units, no dollars); the stack's meter (``local_stack.cost.meter``) adds what the stack
+itself sees and prices the whole at ``GET /_local/bill`` on the management port.
+
+Two layers: the WSGI layer (:class:`RequestMeter`) notes who makes each request, the DynamoDB
+operation it is and the consistency it asks, and counts SQS, SNS and CloudWatch requests; DynamoDB
+units are counted in moto's backend (:func:`meter_dynamodb`, one of the server's patches:
+``local_stack.provisioning.server.PATCHES``), where the items before and after are.
 
 Only the account's own calls are billed: those of the functions (told apart by the access key
 Lambda gives each, ``local_stack.faults.access_key``) and of AWS services acting for the account
@@ -26,32 +32,44 @@ to prepare and to commit, and no more about cancellations.
 from __future__ import annotations
 
 import base64
-import contextlib
 import inspect
+import io
 import json
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
+from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import ConditionalCheckFailed, TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.table import Table
-from moto.dynamodb.responses import DynamoHandler
 
+from local_stack.cost import UNITS_PATH
 from ops import prices
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-PATH = "/_local/bill"
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
 # AWS services' own calls for the account (local_stack.provisioning.emulator.client's access_key), billed
 LAMBDA_SERVICE_KEY = "LOCAL-LAMBDA"  # the event source mapping's on-failure destination
 CLOUDWATCH_SERVICE_KEY = "LOCAL-CLOUDWATCH"  # alarm actions (SNS)
 TTL_KEY = "LOCAL-TTL"  # DynamoDB's TTL process: its deletes are free
 SERVICE_KEYS = frozenset({LAMBDA_SERVICE_KEY, CLOUDWATCH_SERVICE_KEY})
 
-_request = threading.local()  # the access key of the request this thread serves
+
+class _Request(threading.local):
+    """The request this thread serves, as the endpoint's WSGI layer saw it (``RequestMeter``)."""
+
+    def __init__(self) -> None:
+        self.access_key: str | None = None
+        self.operation: str | None = None  # a DynamoDB request's operation (``X-Amz-Target``)
+        self.consistent: dict[str, bool] = {}  # a GetItem's or BatchGetItem's ConsistentRead by table
+
+
+_request = _Request()
 _deserializer = TypeDeserializer()
 
 
@@ -64,16 +82,15 @@ def billed(access_key: str | None) -> bool:
     return access_key in SERVICE_KEYS or (access_key.startswith("LOCAL") and access_key.isalnum())
 
 
-def _billed_now() -> bool:
-    """Whether the request this thread serves is on the account's bill."""
-    return billed(getattr(_request, "access_key", None))
-
-
-def _keyed(handler: DynamoHandler, body_key: str) -> tuple[Table, Any] | None:
-    """The table and key a request names (``None``: moto refuses the request itself)."""
+def _keyed(
+    backend: DynamoDBBackend,
+    table_name: str,
+    attributes: Any,  # noqa: ANN401 - as the call gives them
+) -> tuple[Table, tuple[DynamoType, DynamoType | None], dict[str, Any]] | None:
+    """The table, key and attributes a call names (``None``: moto refuses the call itself)."""
     try:
-        table = handler.dynamodb_backend.get_table(handler.body["TableName"])
-        return table, handler.dynamodb_backend.get_keys_value(table, handler.body[body_key])
+        table = backend.get_table(table_name)
+        return table, backend.get_keys_value(table, attributes), attributes
     except Exception:  # noqa: BLE001
         return None
 
@@ -184,191 +201,178 @@ class DynamoDBMeter:
                 found[name] = {**dict(self.tables[name]), "indexes": indexes}
             return found
 
-    # ----- moto's operations ----------------------------------------------------------------------------
-    def install(self) -> None:
-        """Meter the emulated DynamoDB's operations (moto's request handlers and table scans)."""
-        self._install_writes()
-        self._install_gets()
-        self._install_batch_writes()
-        self._install_reads()
-        self._install_transactions()
 
-    def _install_writes(self) -> None:
-        """PutItem, UpdateItem, DeleteItem: the item before, the item after, a failed condition."""
-        meter = self
+# The meter, one for the process: moto's backends are the process's too.
+METER = DynamoDBMeter()
 
-        def single(name: str, body_key: str) -> None:
-            original = getattr(DynamoHandler, name)
+# What each metered method of moto's DynamoDB backend stands for on the bill: the DynamoDB operations
+# (``X-Amz-Target``) whose call of it is billed. moto calls these methods for other operations too,
+# which are billed as what they are part of: UpdateItem, and PutItem with ``ReturnValues``, read the
+# item with ``get_item`` (no read on the bill); a transaction calls ``get_item``, ``put_item``,
+# ``update_item`` and ``delete_item`` for its actions (billed once, by ``transact_write_items``).
+METERED: dict[str, frozenset[str]] = {
+    "put_item": frozenset({"PutItem", "BatchWriteItem"}),
+    "update_item": frozenset({"UpdateItem"}),
+    "delete_item": frozenset({"DeleteItem", "BatchWriteItem"}),
+    "get_item": frozenset({"GetItem", "BatchGetItem"}),
+    "query": frozenset({"Query"}),
+    "scan": frozenset({"Scan"}),
+    "transact_write_items": frozenset({"TransactWriteItems"}),
+}
 
-            def metered(self: DynamoHandler) -> Any:  # noqa: ANN401
-                target = _keyed(self, body_key) if _billed_now() else None
-                if target is None:
-                    return original(self)
-                table, key = target
-                old = _plain(table.get_item(*key))
-                try:
-                    result = original(self)
-                except ConditionalCheckFailed:
-                    meter.failed_write(table, old)
-                    raise
-                new: dict[str, Any] | None
-                if name == "put_item":
-                    new = _python(self.body["Item"])
-                elif name == "update_item":
-                    new = _plain(table.get_item(*key))
-                else:
-                    new = None
-                meter.write(table, old, new)
-                return result
 
-            setattr(DynamoHandler, name, metered)
+def _metering(method: str) -> bool:
+    """Whether this thread's call of the backend's ``method`` is on the bill."""
+    return billed(_request.access_key) and _request.operation in METERED[method]
 
-        for name, body_key in (("put_item", "Item"), ("update_item", "Key"), ("delete_item", "Key")):
-            single(name, body_key)
 
-    def _install_gets(self) -> None:
-        """GetItem and BatchGetItem: each item's full size (a missing one: the minimum)."""
-        meter = self
-        get_item = DynamoHandler.get_item
+def meter_dynamodb(meter: DynamoDBMeter = METER) -> None:
+    """Meter moto's DynamoDB backend (the methods :data:`METERED` names): a patch of
+    ``local_stack.provisioning.server.PATCHES``, applied once, after the transactions' journal."""
+    _meter_writes(meter)
+    _meter_gets(meter)
+    _meter_pages(meter)
+    _meter_transactions(meter)
 
-        def metered_get(self: DynamoHandler) -> Any:  # noqa: ANN401
-            target = _keyed(self, "Key") if _billed_now() else None
-            result = get_item(self)
-            if target is not None:
-                table, key = target
-                consistent = bool(self.body.get("ConsistentRead"))
-                meter.read(table, _size(_plain(table.get_item(*key))), consistent=consistent)
-            return result
 
-        DynamoHandler.get_item = metered_get  # type: ignore[method-assign]
-        batch_get = DynamoHandler.batch_get_item
+def _meter_writes(meter: DynamoDBMeter) -> None:
+    """PutItem, UpdateItem, DeleteItem (and BatchWriteItem's puts and deletes): the item before,
+    the item after, a failed condition."""
 
-        def metered_batch_get(self: DynamoHandler) -> Any:  # noqa: ANN401
-            result = batch_get(self)
-            if _billed_now():
-                backend = self.dynamodb_backend
-                for table_name, request in (self.body.get("RequestItems") or {}).items():
-                    with contextlib.suppress(Exception):
-                        table = backend.get_table(table_name)
-                        consistent = bool(request.get("ConsistentRead"))
-                        for keys in request.get("Keys", []):
-                            item = table.get_item(*backend.get_keys_value(table, keys))
-                            meter.read(table, _size(_plain(item)), consistent=consistent)
-            return result
+    def wrap(name: str, after: Callable[[Table, Any, dict[str, Any]], dict[str, Any] | None]) -> None:
+        original = getattr(DynamoDBBackend, name)
+        signature = inspect.signature(original)
+        attributes = list(signature.parameters)[2]  # after the table's name: the item, or the key
 
-        DynamoHandler.batch_get_item = metered_batch_get  # type: ignore[method-assign]
-
-    def _install_batch_writes(self) -> None:
-        """BatchWriteItem: each item as the PutItem or DeleteItem it is."""
-        meter = self
-        batch_write = DynamoHandler.batch_write_item
-
-        def metered_batch_write(self: DynamoHandler) -> Any:  # noqa: ANN401
-            if not _billed_now():
-                return batch_write(self)
-            backend = self.dynamodb_backend
-            planned = []
-            for table_name, requests in (self.body.get("RequestItems") or {}).items():
-                with contextlib.suppress(Exception):
-                    table = backend.get_table(table_name)
-                    for request in requests:
-                        put = request.get("PutRequest")
-                        key = backend.get_keys_value(
-                            table, put["Item"] if put else request["DeleteRequest"]["Key"]
-                        )
-                        new = _python(put["Item"]) if put else None
-                        planned.append((table, _plain(table.get_item(*key)), new))
-            result = batch_write(self)
-            for table, old, new in planned:
-                meter.write(table, old, new)
-            return result
-
-        DynamoHandler.batch_write_item = metered_batch_write  # type: ignore[method-assign]
-
-    def _install_reads(self) -> None:
-        """Query and Scan pages: the summed size of the items evaluated, before the filter and the
-        projection (moto's own last two steps, done here after the count)."""
-        meter = self
-        for name, projection_argument in (
-            ("query", "projection_expressions"),
-            ("scan", "projection_expression"),
-        ):
-            original = getattr(Table, name)
-            signature = inspect.signature(original)
-
-            def metered(
-                self: Table,
-                *args: Any,  # noqa: ANN401
-                _original: Callable[..., Any] = original,
-                _signature: inspect.Signature = signature,
-                _projection: str = projection_argument,
-                **kwargs: Any,  # noqa: ANN401
-            ) -> Any:  # noqa: ANN401
-                if not _billed_now():
-                    return _original(self, *args, **kwargs)
-                bound = _signature.bind(self, *args, **kwargs)
-                bound.apply_defaults()
-                condition = bound.arguments["filter_expression"]
-                projection = bound.arguments[_projection]
-                bound.arguments["filter_expression"] = None
-                bound.arguments[_projection] = None
-                results, scanned, last_key = _original(*bound.args, **bound.kwargs)
-                evaluated = sum(_size(_plain(item)) for item in results)
-                meter.read(
-                    self,
-                    evaluated,
-                    consistent=bool(bound.arguments.get("consistent_read")),
-                    index=bound.arguments.get("index_name"),
-                )
-                if condition is not None:
-                    results = [item for item in results if condition.expr(item)]
-                if projection:
-                    results = [item.project(projection) for item in results]
-                return results, scanned, last_key
-
-            setattr(Table, name, metered)
-
-    def _install_transactions(self) -> None:
-        meter = self
-        transact = DynamoDBBackend.transact_write_items
-
-        def metered(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-            if not _billed_now():
-                transact(self, transact_items)
-                return
-            planned = []
-            for action in transact_items:
-                kind, op = next(iter(action.items()))
-                table = self.tables.get(op.get("TableName", ""))
-                if table is None:
-                    continue  # moto refuses the transaction itself
-                with contextlib.suppress(Exception):
-                    key = self.get_keys_value(table, op["Item"] if kind == "Put" else op["Key"])
-                    planned.append((kind, op, table, key, _plain(table.get_item(*key))))
+        def metered(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            target = None
+            if _metering(name):
+                bound = signature.bind(self, *args, **kwargs)
+                target = _keyed(self, bound.arguments["table_name"], bound.arguments[attributes])
+            if target is None:
+                return original(self, *args, **kwargs)
+            table, key, given = target
+            old = _plain(table.get_item(*key))
             try:
-                transact(self, transact_items)
-            except TransactionCanceledException:
-                for _, _, table, _, old in planned:  # the prepare phase only (see the module)
-                    meter.failed_write(table, old)
+                result = original(self, *args, **kwargs)
+            except ConditionalCheckFailed:
+                meter.failed_write(table, old)
                 raise
-            for kind, op, table, key, old in planned:
-                if kind == "ConditionCheck":
-                    meter.failed_write(table, old, transactional=True)  # checked, not written
-                    continue
-                new = (
-                    _python(op["Item"])
-                    if kind == "Put"
-                    else (_plain(table.get_item(*key)) if kind == "Update" else None)
-                )
-                meter.write(table, old, new, transactional=True)
+            meter.write(table, old, after(table, key, given))
+            return result
 
-        DynamoDBBackend.transact_write_items = metered  # type: ignore[method-assign]
+        setattr(DynamoDBBackend, name, metered)
+
+    wrap("put_item", lambda _table, _key, item: _python(item))
+    wrap("update_item", lambda table, key, _given: _plain(table.get_item(*key)))
+    wrap("delete_item", lambda _table, _key, _given: None)
+
+
+def _meter_gets(meter: DynamoDBMeter) -> None:
+    """GetItem and BatchGetItem: each item's full size (a missing one: the minimum), consistent or
+    not as the request asked (``RequestMeter`` notes it: the backend is not told)."""
+    get_item = DynamoDBBackend.get_item
+
+    def metered(
+        self: DynamoDBBackend,
+        table_name: str,
+        keys: dict[str, Any],
+        *args: Any,  # noqa: ANN401
+        **kwargs: Any,  # noqa: ANN401
+    ) -> Any:  # noqa: ANN401
+        found = get_item(self, table_name, keys, *args, **kwargs)
+        if _metering("get_item"):
+            table = self.get_table(table_name)
+            item = table.get_item(*self.get_keys_value(table, keys))  # whole, whatever the projection
+            meter.read(table, _size(_plain(item)), consistent=_request.consistent.get(table_name, False))
+        return found
+
+    DynamoDBBackend.get_item = metered  # type: ignore[method-assign]
+
+
+def _meter_pages(meter: DynamoDBMeter) -> None:
+    """Query and Scan pages: the summed size of the items evaluated, before the filter and the
+    projection (moto's own last two steps, done here after the count)."""
+    for name, projection_argument in (("query", "projection_expressions"), ("scan", "projection_expression")):
+        original = getattr(DynamoDBBackend, name)
+        signature = inspect.signature(original)
+
+        def metered(
+            self: DynamoDBBackend,
+            *args: Any,  # noqa: ANN401
+            _name: str = name,
+            _original: Callable[..., Any] = original,
+            _signature: inspect.Signature = signature,
+            _projection: str = projection_argument,
+            **kwargs: Any,  # noqa: ANN401
+        ) -> Any:  # noqa: ANN401
+            if not _metering(_name):
+                return _original(self, *args, **kwargs)
+            bound = _signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = bound.arguments
+            expression, projection = arguments["filter_expression"], arguments[_projection]
+            condition = (
+                get_filter_expression(expression, arguments["expr_names"], arguments["expr_values"])
+                if expression
+                else None
+            )
+            arguments["filter_expression"] = arguments[_projection] = None
+            results, scanned, last_key = _original(*bound.args, **bound.kwargs)
+            meter.read(
+                self.get_table(arguments["table_name"]),
+                sum(_size(_plain(item)) for item in results),
+                consistent=bool(arguments.get("consistent_read")),
+                index=arguments.get("index_name"),
+            )
+            if condition is not None:
+                results = [item for item in results if condition.expr(item)]
+            if projection:
+                results = [item.project(projection) for item in results]
+            return results, scanned, last_key
+
+        setattr(DynamoDBBackend, name, metered)
+
+
+def _meter_transactions(meter: DynamoDBMeter) -> None:
+    """TransactWriteItems: each action at 2 units per KB; a cancelled one, its prepare phase."""
+    transact = DynamoDBBackend.transact_write_items
+
+    def metered(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        if not _metering("transact_write_items"):
+            transact(self, transact_items)
+            return
+        planned = []
+        for action in transact_items:
+            kind, op = next(iter(action.items()))
+            target = _keyed(self, op.get("TableName", ""), op.get("Item") if kind == "Put" else op.get("Key"))
+            if target is not None:  # else moto refuses the transaction itself
+                table, key, _ = target
+                planned.append((kind, op, table, key, _plain(table.get_item(*key))))
+        try:
+            transact(self, transact_items)
+        except TransactionCanceledException:
+            for _, _, table, _, old in planned:  # the prepare phase only (see the module)
+                meter.failed_write(table, old)
+            raise
+        for kind, op, table, key, old in planned:
+            if kind == "ConditionCheck":
+                meter.failed_write(table, old, transactional=True)  # checked, not written
+                continue
+            new = (
+                _python(op["Item"])
+                if kind == "Put"
+                else (_plain(table.get_item(*key)) if kind == "Update" else None)
+            )
+            meter.write(table, old, new, transactional=True)
+
+    DynamoDBBackend.transact_write_items = metered  # type: ignore[method-assign]
 
 
 class RequestMeter:
     """The endpoint's WSGI layer: notes each request's access key (for the DynamoDB meter), counts
     billed SQS, SNS and CloudWatch requests (SQS and SNS per 64 KB chunk of the request), and
-    answers ``GET /_local/bill``."""
+    answers ``GET /_local/meter/units`` (:data:`local_stack.cost.UNITS_PATH`)."""
 
     def __init__(
         self,
@@ -385,7 +389,7 @@ class RequestMeter:
         self.bytes_scanned: Callable[[], int] = lambda: 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:  # noqa: ANN401
-        if environ.get("PATH_INFO") == PATH:
+        if environ.get("PATH_INFO") == UNITS_PATH:
             body = json.dumps(self.snapshot()).encode()
             start_response(
                 "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
@@ -402,11 +406,19 @@ class RequestMeter:
             )
             with self._lock:
                 self.requests[service] += count
-        _request.access_key = key
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        operation = target.rsplit(".", 1)[-1] if target.startswith("DynamoDB_") else None
+        _request.access_key, _request.operation = key, operation
+        _request.consistent = (
+            _consistent_reads(environ, operation)
+            if billed(key) and operation in ("GetItem", "BatchGetItem")
+            else {}
+        )
         try:
             return self._application(environ, start_response)
         finally:
-            _request.access_key = None
+            _request.access_key = _request.operation = None
+            _request.consistent = {}
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -419,10 +431,29 @@ class RequestMeter:
         }
 
 
-def install(application: Any) -> RequestMeter:  # noqa: ANN401 - a WSGI application
-    """Meter the emulated endpoint: DynamoDB's operations, and the requests ``application`` serves."""
-    meter = DynamoDBMeter()
-    meter.install()
+def _consistent_reads(environ: dict[str, Any], operation: str | None) -> dict[str, bool]:
+    """A GetItem's ``ConsistentRead``, or a BatchGetItem's per table, by the table name the request
+    gives (moto's backend is not told). The body is read here and handed on as it was."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return {}  # moto answers the malformed request itself
+    if not isinstance(request, dict):
+        return {}
+    if operation == "GetItem":
+        return {str(request.get("TableName")): request.get("ConsistentRead") is True}
+    tables = request.get("RequestItems")
+    return {
+        str(name): isinstance(spec, dict) and spec.get("ConsistentRead") is True
+        for name, spec in (tables.items() if isinstance(tables, dict) else ())
+    }
+
+
+def wrap(application: Any, meter: DynamoDBMeter = METER) -> RequestMeter:  # noqa: ANN401 - a WSGI application
+    """The requests ``application`` serves, metered (DynamoDB's operations are metered in moto's
+    backend: :func:`meter_dynamodb`, applied with the server's patches)."""
 
     def backend() -> Any:  # noqa: ANN401
         from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 - moto's registry, at call time

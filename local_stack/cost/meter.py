@@ -4,12 +4,13 @@
 The stack feeds it what it sees itself — Lambda invocations (requests, GB-seconds), API Gateway's
 messages and connection minutes, the lines delivered to CloudWatch Logs (bytes per function, EMF
 documents included, and the metrics they publish) — and takes from the emulated endpoint what
-only it sees (``local_stack.cost.endpoint``: DynamoDB units per table and index, SQS, SNS and
-CloudWatch requests). :meth:`Meter.bill` is ``GET /_local/bill`` on the management port.
+only it sees (``local_stack.cost.endpoint``, ``GET /_local/meter/units`` on the endpoint: DynamoDB
+units per table and index, SQS, SNS and CloudWatch requests). :meth:`Meter.bill` is ``GET
+/_local/bill`` on the management port.
 
 Lambda's own START, END and REPORT lines ("platform" lines) are counted as the local runtime
 delivers them: written, or dropped by the function's ``LoggingConfig`` as Lambda drops them
-(``local_stack.awslambda.logging_config``).
+(``sam_template.logging_config``).
 
 Not metered: storage (GB-months of tables and logs), data transfer, X-Ray traces, and the free
 tiers (every figure is before them).
@@ -26,19 +27,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from local_stack.cloudwatch import emf
+from local_stack.cost import UNITS_PATH
 from ops import prices
+from sam_template.monitoring import alarm_metrics, dashboards
 
 if TYPE_CHECKING:
     from sam_template.model import Template
-
-
-def alarm_metrics(template: Template) -> int:
-    """Metrics the template's alarms read (a standard alarm is billed per metric it reads)."""
-    found = 0
-    for alarm in template.of_type("AWS::CloudWatch::Alarm").values():
-        queries = alarm.get("Properties", {}).get("Metrics")
-        found += sum(1 for query in queries if "MetricStat" in query) if queries else 1
-    return found
 
 
 class Meter:
@@ -47,7 +41,7 @@ class Meter:
 
     def __init__(self, template: Template | None = None, endpoint: str | None = None) -> None:
         self.since = time.time()
-        self._endpoint = endpoint  # the emulated AWS endpoint (its own units at /_local/bill)
+        self._endpoint = endpoint  # the emulated AWS endpoint (its own units at UNITS_PATH)
         self._lock = threading.Lock()
         self._memory: dict[str, int] = {}
         self._alarm_metrics = self._dashboards = 0
@@ -56,7 +50,7 @@ class Meter:
                 properties = function.get("Properties", {})
                 self._memory[logical_id] = int(properties.get("MemorySize", 128))
             self._alarm_metrics = alarm_metrics(template)
-            self._dashboards = len(template.of_type("AWS::CloudWatch::Dashboard"))
+            self._dashboards = dashboards(template)
         self.requests: dict[str, int] = defaultdict(int)
         self.gb_seconds: dict[str, float] = defaultdict(float)
         self.milliseconds: dict[str, float] = defaultdict(float)
@@ -116,7 +110,7 @@ class Meter:
         """What the emulated endpoint metered (``local_stack.cost.endpoint``); nothing without one."""
         if self._endpoint is None:
             return {}
-        with urllib.request.urlopen(f"{self._endpoint}/_local/bill", timeout=10) as answer:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"{self._endpoint}{UNITS_PATH}", timeout=10) as answer:  # noqa: S310 - loopback
             units: dict[str, Any] = json.loads(answer.read())
             return units
 

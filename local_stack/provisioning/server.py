@@ -21,11 +21,13 @@
   ``local_stack.faults``);
 - log groups keep their retention and a bound, and Logs Insights queries run
   (``local_stack.logs.service``);
-- what the account's calls would cost is metered (``local_stack.cost.endpoint``, ``GET /_local/bill``);
+- what the account's calls would cost is metered (``local_stack.cost.endpoint``, ``GET
+  /_local/meter/units``);
 - the backend of a request is looked up once per SigV4 scope and ``X-Amz-Target`` service, not by
   matching every backend's URL patterns on every request (a third of moto's time under load).
 
-Run as ``python -m local_stack.provisioning.server HOST PORT``.
+The changes to moto's classes are :data:`PATCHES`, applied once, in their order, by
+:func:`apply_patches`. Run as ``python -m local_stack.provisioning.server HOST PORT``.
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum
@@ -59,11 +62,15 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from moto.logs.models import LogsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
 from local_stack.cost import endpoint as metering
-from local_stack.logs.service import LogsApplication, bound_log_groups, max_events
+from local_stack.logs.service import LogsApplication, Retention, bound_log_groups, max_events
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class LiveInstances:
@@ -390,6 +397,53 @@ def _journal_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_with_journal  # type: ignore[method-assign]
 
 
+# What the log groups keep (their retention and a bound), enforced after every PutLogEvents: set by
+# its patch, read by the logs service (``LogsApplication``).
+_log_retention: Retention | None = None
+
+
+def _bound_log_groups() -> None:
+    global _log_retention  # noqa: PLW0603 - set once, by its patch, before the server starts
+    _log_retention = bound_log_groups(max_events())
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A change to moto's classes: ``apply`` replaces the attributes ``replaces`` names."""
+
+    apply: Callable[[], None]
+    replaces: tuple[tuple[type, str], ...]
+
+
+# Every change this server makes to moto, in the order it is made. Where two patches replace the
+# same method, the later wraps the earlier: the meter wraps the transactions' journal, so that it
+# sees a cancelled transaction as the client does (its items already put back).
+PATCHES: tuple[Patch, ...] = (
+    Patch(_track_models_weakly, ((BaseModel, "__new__"),)),
+    Patch(_serialize_stream_appends, ((StreamShard, "add"), (StreamShard, "get"))),
+    Patch(
+        _expire_iterators,
+        ((DynamoDBStreamsBackend, "get_shard_iterator"), (DynamoDBStreamsBackend, "get_records")),
+    ),
+    Patch(_answer_records_as_stored, ((DynamoDBStreamsHandler, "get_records"),)),
+    Patch(_journal_transactions, ((DynamoDBBackend, "transact_write_items"),)),
+    Patch(_merge_statistic_sets, ((CloudWatchBackend, "put_metric_data"),)),
+    Patch(_bound_log_groups, ((LogsBackend, "put_log_events"),)),
+    Patch(metering.meter_dynamodb, tuple((DynamoDBBackend, name) for name in metering.METERED)),
+)
+_patched = threading.Lock()
+_applied: list[Patch] = []
+
+
+def apply_patches() -> None:
+    """Apply :data:`PATCHES`, in order, once per process (a second call changes nothing: a patch
+    applied twice would wrap itself, the meter counting every unit twice)."""
+    with _patched:
+        for patch in PATCHES[len(_applied) :]:
+            patch.apply()
+            _applied.append(patch)
+
+
 class FaultInjector:
     """Faults injected at the HTTP layer (``local_stack.faults``): a request from the function whose
     access key a fault names, for that service and operation, gets AWS's error response (or waits
@@ -464,17 +518,12 @@ def main(host: str, port: int) -> None:
     STREAM_RETENTION_SECONDS = float(
         os.environ.get("LOCAL_STREAM_RETENTION_SECONDS") or STREAM_RETENTION_SECONDS
     )
-    _track_models_weakly()
-    _serialize_stream_appends()
-    _expire_iterators()
-    _answer_records_as_stored()
-    _journal_transactions()
-    _merge_statistic_sets()
+    apply_patches()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    logs = LogsApplication(_Dispatcher(), bound_log_groups(max_events()))
-    metered = metering.install(logs)  # the cost meter's units (GET /_local/bill)
+    logs = LogsApplication(_Dispatcher(), _log_retention)
+    metered = metering.wrap(logs)  # the cost meter's units (GET /_local/meter/units)
     metered.bytes_scanned = lambda: logs.insights.counter.snapshot()["bytesScanned"]
     run_simple(host, port, FaultInjector(metered), threaded=True, request_handler=MotoRequestHandler)
 

@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from local_stack.cost import UNITS_PATH
 from local_stack.cost.endpoint import TTL_KEY
 from local_stack.faults import access_key
 from local_stack.provisioning import emulator as aws
@@ -31,7 +32,7 @@ def endpoint():
 
 
 def units(endpoint: str) -> dict:
-    with urllib.request.urlopen(f"{endpoint}/_local/bill", timeout=10) as answer:  # noqa: S310
+    with urllib.request.urlopen(f"{endpoint}{UNITS_PATH}", timeout=10) as answer:  # noqa: S310
         return json.loads(answer.read())
 
 
@@ -229,3 +230,67 @@ def test_sqs_requests_per_64_kb_chunk(endpoint):
         sqs.send_message(QueueUrl=url, MessageBody="x" * (70 * 1024))  # 2 chunks
         sqs.send_message(QueueUrl=url, MessageBody="small")  # 1
     assert bill.requests("sqs") == 3
+
+
+def test_batch_get_reads_each_item_as_its_table_asks(endpoint):
+    dynamodb = aws.client("dynamodb", endpoint, access_key=FUNCTION)
+    dynamodb.put_item(TableName="t", Item=sized("batch-large", 5_000))
+    with Bill(endpoint) as bill:
+        dynamodb.batch_get_item(
+            RequestItems={
+                "t": {"Keys": [{"k": {"S": "batch-large"}}, {"k": {"S": "missing"}}], "ConsistentRead": True},
+                "conn": {"Keys": [{"connectionId": {"S": "missing"}}]},
+            }
+        )  # t: 2 + 1 (consistent); conn: 0.5
+    assert (bill.table("t", "readUnits"), bill.table("conn", "readUnits")) == (3, 0.5)
+
+
+def test_batch_write_pays_each_put_and_delete(endpoint):
+    dynamodb = aws.client("dynamodb", endpoint, access_key=FUNCTION)
+    dynamodb.put_item(TableName="t", Item=sized("batch-doomed", 2_500))
+    with Bill(endpoint) as bill:
+        dynamodb.batch_write_item(
+            RequestItems={
+                "t": [
+                    {"PutRequest": {"Item": sized("batch-new", 1_500)}},  # 2
+                    {"DeleteRequest": {"Key": {"k": {"S": "batch-doomed"}}}},  # 3
+                ]
+            }
+        )
+    assert bill.table("t") == 5
+
+
+def test_reading_the_old_item_for_a_write_is_no_read(endpoint):
+    # moto reads the item before an UpdateItem and for a PutItem's ReturnValues: DynamoDB bills
+    # the write alone
+    dynamodb = aws.client("dynamodb", endpoint, access_key=FUNCTION)
+    dynamodb.put_item(TableName="t", Item=sized("returned", 300))
+    with Bill(endpoint) as bill:
+        dynamodb.put_item(TableName="t", Item=sized("returned", 300), ReturnValues="ALL_OLD")  # 1
+        dynamodb.update_item(
+            TableName="t",
+            Key={"k": {"S": "returned"}},
+            UpdateExpression="SET p = :p",
+            ExpressionAttributeValues={":p": {"S": "y"}},
+        )  # 1
+    assert (bill.table("t"), bill.table("t", "readUnits")) == (2, 0)
+
+
+def test_a_cancelled_transaction_pays_its_prepare_phase(endpoint):
+    dynamodb = aws.client("dynamodb", endpoint, access_key=FUNCTION)
+    dynamodb.put_item(TableName="t", Item=sized("tx-taken", 1_500))
+    with Bill(endpoint) as bill, pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": sized("tx-free", 300)}},  # nothing found: 1
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": sized("tx-taken", 300),
+                        "ConditionExpression": "attribute_not_exists(k)",
+                    }
+                },  # the 1,500 bytes found: 2
+            ]
+        )
+    assert bill.table("t") == 3
+    assert "Item" not in dynamodb.get_item(TableName="t", Key={"k": {"S": "tx-free"}})

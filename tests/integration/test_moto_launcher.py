@@ -5,6 +5,7 @@ CloudWatch data points one per metric and period of its resolution, as CloudWatc
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import json
@@ -14,11 +15,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from moto import mock_aws
-from moto.cloudwatch.models import CloudWatchBackend, cloudwatch_backends
-from moto.core.common_models import BaseModel
-from moto.dynamodb.models import DynamoDBBackend, Table
-from moto.dynamodb.models.table import StreamShard
-from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.dynamodb.models import Table
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 from local_stack.dynamodb import streams as streams_module
@@ -27,41 +25,37 @@ from local_stack.provisioning import server as moto_server
 from tests.tables import key_table
 
 
+@contextlib.contextmanager
+def taken_back():
+    """What the server's patches replace, put back afterwards (they are process-wide)."""
+    saved = {(cls, name): cls.__dict__[name] for patch in moto_server.PATCHES for cls, name in patch.replaces}
+    try:
+        yield saved
+    finally:
+        for (cls, name), value in saved.items():
+            setattr(cls, name, value)
+
+
 @pytest.fixture
 def journaled():
-    """moto with the launcher's patches, taken back afterwards (they are process-wide)."""
-    saved = (
-        DynamoDBBackend.transact_write_items,
-        StreamShard.add,
-        StreamShard.get,
-        DynamoDBStreamsBackend.get_shard_iterator,
-        DynamoDBStreamsBackend.get_records,
-        DynamoDBStreamsHandler.get_records,
-        CloudWatchBackend.put_metric_data,
-        BaseModel.__dict__["__new__"],
-    )
-    moto_server._track_models_weakly()
-    moto_server._serialize_stream_appends()
-    moto_server._journal_transactions()
-    moto_server._expire_iterators()
-    moto_server._answer_records_as_stored()
-    moto_server._merge_statistic_sets()
-    try:
+    """moto with the launcher's patches, taken back afterwards."""
+    with taken_back():
+        for patch in moto_server.PATCHES:
+            patch.apply()
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
             key_table(client, stream=True)
             yield client
-    finally:
-        (
-            DynamoDBBackend.transact_write_items,
-            StreamShard.add,
-            StreamShard.get,
-            DynamoDBStreamsBackend.get_shard_iterator,
-            DynamoDBStreamsBackend.get_records,
-            DynamoDBStreamsHandler.get_records,
-            CloudWatchBackend.put_metric_data,
-            BaseModel.__new__,
-        ) = saved
+
+
+def test_each_patch_replaces_what_it_names_and_they_are_applied_once(monkeypatch):
+    monkeypatch.setattr(moto_server, "_applied", [])
+    with taken_back() as original:
+        moto_server.apply_patches()
+        patched = {(cls, name): cls.__dict__[name] for cls, name in original}
+        assert all(patched[place] is not original[place] for place in original)
+        moto_server.apply_patches()  # again: nothing wraps itself twice
+        assert {(cls, name): cls.__dict__[name] for cls, name in original} == patched
 
 
 ORIGINAL_GET_RECORDS = DynamoDBStreamsHandler.get_records

@@ -8,10 +8,10 @@ import textwrap
 import pytest
 
 from local_stack.awslambda.event_source_mapping import stream_sources
-from local_stack.events.schedules import schedules
 from local_stack.stack import function_concurrency, notices
 from sam_template.expand import TranslationError, expand
 from sam_template.model import declared_variables, load_template
+from sam_template.schedules import schedules
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,7 @@ def test_schedules_come_from_sams_rules_and_scheduled_functions_get_one_environm
     every = schedules(expanded)
     assert expected  # the sweep and the reconcile run on a schedule
     assert set(every) == expected
+    assert schedules(written) == every  # the capacity model reads the template as written
     assert all(seconds >= 60 for seconds in every.values())
     concurrency = function_concurrency(expanded, stream_sources(expanded), routed={"ConnectFunction"})
     assert {name: concurrency[name] for name in expected} == dict.fromkeys(expected, 1)

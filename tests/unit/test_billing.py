@@ -11,9 +11,9 @@ from boto3.dynamodb.types import Binary
 
 from local_stack.cost.meter import Meter
 from ops import prices
-from ops.prices import writes_platform_lines
 from sam_template.conditions import deployed
 from sam_template.expand import expand
+from sam_template.logging_config import LogSettings
 from sam_template.model import load_template
 
 
@@ -117,6 +117,10 @@ def test_a_log_line_is_its_bytes_and_the_event_overhead():
     }
     assert bill["units"]["cloudwatch"]["metricsPublished"] == 2
     assert bill["monthly"]["customMetrics"] == 1
+
+
+def writes_platform_lines(logging_config: dict | None) -> bool:
+    return LogSettings.from_config(logging_config, "F").keeps_system()
 
 
 def test_lambdas_platform_lines_go_unless_the_logging_config_drops_them():

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 
 import pytest
 
+import sam_template.model
+from connection_tracker.catalogue import MetricName
+from local_stack.cost.meter import Meter
 from ops import capacity
 from ops.capacity import CapacityError, Load, estimate
+from sam_template.model import Template, load_template
+
+# the sweeper's cursor in the counters table: a GetItem and a PutItem each sweep, rate(5 minutes)
+CURSOR = 1 / 300
 
 
 def test_a_small_load_by_hand():
@@ -21,9 +30,10 @@ def test_a_small_load_by_hand():
     # in one final invocation per shard, which writes the gauge once: 1 transaction a minute
     assert found.consumer_invocations_per_second == pytest.approx(0.2 + 1 / 60)
     assert found.gauge_transactions_per_second == pytest.approx(1 / 60)
-    # the shard's marker and the count item, 2 units each; one read of the count after it
-    assert found.counters_write_units == pytest.approx(4 / 60)
-    assert found.counters_read_units == pytest.approx(1 / 60)
+    # the shard's marker and the count item, 2 units each; one read of the count after it, and
+    # reconcile's, rate(1 hour); the sweeper's cursor
+    assert found.counters_write_units == pytest.approx(4 / 60 + CURSOR)
+    assert found.counters_read_units == pytest.approx(1 / 60 + 1 / 3600 + CURSOR)
     assert found.concurrency["ConnectFunction"] == pytest.approx(10 * capacity.CONNECT_SECONDS)
     assert found.binding == []
 
@@ -34,11 +44,11 @@ def test_ttl_deletes_cost_no_writes_and_no_disconnects():
     assert found.concurrency["DisconnectFunction"] == pytest.approx(5 * capacity.DISCONNECT_SECONDS)
 
 
-def test_without_the_gauge_the_counters_table_costs_nothing():
+def test_without_the_gauge_the_counters_table_holds_only_the_sweepers_cursor():
     found = estimate(Load(10, 60, gauge=False))
     assert (found.counters_write_units, found.counters_read_units, found.gauge_transactions_per_second) == (
-        0,
-        0,
+        CURSOR,
+        CURSOR,
         0,
     )
 
@@ -75,8 +85,8 @@ def test_the_gauge_costs_the_same_at_any_connection_rate_and_falls_with_a_longer
     slow, fast = estimate(Load(10, 60)), estimate(Load(400, 60))
     assert slow.stream_shards == fast.stream_shards == 1
     assert slow.counters_write_units == fast.counters_write_units
-    assert estimate(Load(10, 60, gauge_window_seconds=600)).counters_write_units == pytest.approx(
-        slow.counters_write_units / 10
+    assert estimate(Load(10, 60, gauge_window_seconds=600)).counters_write_units - CURSOR == pytest.approx(
+        (slow.counters_write_units - CURSOR) / 10
     )
 
 
@@ -109,3 +119,75 @@ def test_the_command_line(capfd):
         capacity.main(["--connects-per-second", "100", "--mean-lifetime", "900", "--ttl-share", "2"])
     assert refused.value.code == 2
     assert "from 0 to 1" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "load",
+    [Load(10, 60), Load(100, 900, 0.05), Load(1_000, 900, 0.05, max_per_client=2), Load(10, 60, gauge=False)],
+)
+def test_the_capacity_figures_are_the_units_the_bill_counts(load):
+    found = estimate(load)
+    usage = capacity.usage_per_second(load)
+    assert (
+        found.connections_write_units + found.index_write_units + found.counters_write_units
+        == pytest.approx(usage.dynamodb_write_units)
+    )
+    assert found.connections_read_units + found.counters_read_units == pytest.approx(
+        usage.dynamodb_read_units
+    )
+
+
+@pytest.fixture
+def template_with(monkeypatch):
+    """The model on template.yaml changed by a function of its body."""
+
+    def use(change):
+        body = copy.deepcopy(load_template().body)
+        change(body)
+        monkeypatch.setattr(sam_template.model, "load_template", lambda: Template(body, load_template().path))
+        capacity._facts.cache_clear()
+
+    yield use
+    capacity._facts.cache_clear()
+
+
+def test_the_scans_and_the_cursor_follow_the_templates_schedules(template_with):
+    load = Load(10, 60)
+    before, invocations = estimate(load), capacity.usage_per_second(load).lambda_requests
+
+    def slower(body):
+        for name, every in (("SweeperFunction", "rate(10 minutes)"), ("ReconcileFunction", "rate(2 hours)")):
+            (event,) = body["Resources"][name]["Properties"]["Events"].values()
+            event["Properties"]["Schedule"] = every
+
+    template_with(slower)
+    after = estimate(load)
+    assert after.connections_read_units == pytest.approx(before.connections_read_units / 2)
+    assert after.counters_write_units == pytest.approx(before.counters_write_units - CURSOR / 2)
+    assert capacity.usage_per_second(load).lambda_requests == pytest.approx(invocations - 1 / 600 - 1 / 7200)
+
+
+def test_platform_lines_are_billed_for_each_function_its_logging_config_keeps_them(template_with):
+    load = Load(10, 60)
+    quiet = capacity.usage_per_second(load)
+
+    def reconcile_keeps_them(body):
+        body["Resources"]["ReconcileFunction"]["Properties"]["LoggingConfig"] = {"SystemLogLevel": "INFO"}
+
+    template_with(reconcile_keeps_them)
+    facts = capacity.template_facts(0)
+    assert {name for name, kept in facts.platform_lines.items() if kept} == {"ReconcileFunction"}
+    louder = capacity.usage_per_second(load)
+    assert louder.log_bytes - quiet.log_bytes == pytest.approx(capacity.PLATFORM_LOG_BYTES / 3600)
+    assert dataclasses.replace(louder, log_bytes=quiet.log_bytes) == quiet
+
+
+def test_the_monthly_charge_counts_every_metric_of_the_catalogue():
+    assert len(MetricName) == capacity.CUSTOM_METRICS
+
+
+def test_the_model_bills_the_alarm_metrics_and_dashboards_the_meter_bills():
+    monthly = Meter(load_template()).bill({})["monthly"]
+    facts = capacity.template_facts(0)
+    assert (facts.alarm_metrics, facts.dashboards) == (monthly["alarms"], monthly["dashboards"])
+    assert monthly["alarms"] >= len(load_template().of_type("AWS::CloudWatch::Alarm")) > 0

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from local_stack.awslambda import logging_config as lambda_logs
-from local_stack.awslambda.logging_config import LogSettings
+from ops import capacity
+from sam_template.conditions import deployed
+from sam_template.expand import expand
 from sam_template.handlers import LambdaContext
+from sam_template.logging_config import LogSettings
 from sam_template.model import load_template
 
 LOGGING_APP = Path(__file__).parent.parent / "integration" / "apps" / "logging" / "template.yaml"
@@ -48,6 +51,22 @@ def test_a_log_stream_is_named_as_lambda_names_one():
     name = lambda_logs.log_stream_name(now=1_700_000_000.0)
     assert re.fullmatch(r"2023/11/14/\[\$LATEST\][0-9a-f]{32}", name)
     assert lambda_logs.log_stream_name() != lambda_logs.log_stream_name()
+
+
+@pytest.mark.parametrize("path", [LOGGING_APP, None], ids=["logging app", "template.yaml"])
+def test_the_stack_and_the_capacity_model_read_one_logging_config(path):
+    # the local stack reads the expanded template (SAM merged Globals into each function), the
+    # capacity model the template as written: the same rule gives both the same settings
+    written = load_template(path) if path else load_template()
+    expanded = deployed(expand(written, written.parameter_defaults()), written.parameter_defaults())
+    functions = list(written.of_type("AWS::Serverless::Function"))
+    assert functions
+    for name in functions:
+        assert LogSettings.of(written, name) == LogSettings.of(expanded, name)
+    if path is None:
+        assert capacity.template_facts(0).platform_lines == {
+            name: LogSettings.of(expanded, name).keeps_system() for name in capacity.FUNCTIONS
+        }
 
 
 def test_logging_config_from_globals_and_the_functions_own():
