@@ -1,5 +1,5 @@
-"""The local stack's own controls, on the management port beside ``@connections`` (they are not
-API Gateway's): ``/_local/...``.
+"""The local stack's own controls, mounted on the management port beside ``@connections`` (they
+are not API Gateway's): ``/_local/...``.
 
 - ``GET /_local/functions``: each function's execution environments (process ids), invocations,
   errors and replacements.
@@ -18,38 +18,49 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from local_stack import faults
+from local_stack.apigateway.management import Answer
 from local_stack.awslambda.environments import FunctionError
 from local_stack.events.schedules import scheduled_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from local_stack.apigateway.connections import ConnectionRegistry
     from local_stack.awslambda.environments import LocalFunctions
 
 PREFIX = "/_local/"
 
 
 class Controls:
-    def __init__(self, functions: LocalFunctions, skip_disconnect: set[str]) -> None:
+    """The ``/_local/`` handler of the management port (``ManagementServer.mount``)."""
+
+    def __init__(
+        self,
+        functions: LocalFunctions,
+        connections: ConnectionRegistry,
+        *,
+        bill: Callable[[], dict[str, Any]],
+        on_faults: Callable[[list[faults.Fault]], None],
+    ) -> None:
         self._functions = functions
-        self._skip_disconnect = skip_disconnect
+        self._connections = connections
+        self._bill = bill  # the cost meter's bill
+        self._on_faults = on_faults  # puts the HTTP-level faults into the emulated AWS endpoint
         self.faults: list[faults.Fault] = []
-        # puts the HTTP-level faults into the emulated AWS endpoint (set by the stack)
-        self.on_faults: Callable[[list[faults.Fault]], None] | None = None
-        # the cost meter's bill (set by the stack)
-        self.bill: Callable[[], dict[str, Any]] | None = None
+
+    def __call__(self, method: str, path: str, body: bytes) -> Answer:
+        return Answer(*self.answer(method, path, body))
 
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         """(status, JSON body) for a control request."""
         action = path.removeprefix(PREFIX)
         if method == "GET" and action == "functions":
             return 200, self.functions()
-        if method == "GET" and action == "bill" and self.bill is not None:
-            return 200, self.bill()
+        if method == "GET" and action == "bill":
+            return 200, self._bill()
         if method == "POST" and action == "skip-disconnect":
             ids = json.loads(body or b"{}").get("connectionIds", [])
-            self._skip_disconnect.update(str(connection_id) for connection_id in ids)
-            return 200, {"skipping": len(self._skip_disconnect)}
+            return 200, {"skipping": self._connections.skip([str(connection_id) for connection_id in ids])}
         if method == "POST" and action.startswith("invoke/"):
             return self._invoke(action.removeprefix("invoke/"))
         if action == "faults":
@@ -81,8 +92,7 @@ class Controls:
             return 405, {"message": f"{method} /_local/faults: use GET, POST or DELETE"}
         if method != "GET":
             self._functions.faults = {f.function: kind for f in self.faults if (kind := f.at_lambda)}
-            if self.on_faults is not None:
-                self.on_faults([f for f in self.faults if f.at_lambda is None])
+            self._on_faults([f for f in self.faults if f.at_lambda is None])
         listed = [fault.model_dump(exclude_none=True) for fault in self.faults]
         return (201 if method == "POST" else 200), {"faults": listed}
 

@@ -11,9 +11,11 @@ import signal
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 from local_stack.apigateway.certificate import make_certificate, server_context
+from local_stack.apigateway.connections import ConnectionRegistry
+from local_stack.apigateway.management import ConnectionsApi, ManagementServer
 from local_stack.apigateway.websocket import Gateway
 from local_stack.awslambda.environments import IdleShutdown, LocalFunctions, MetricShipper
 from local_stack.awslambda.event_source_mapping import (
@@ -26,6 +28,7 @@ from local_stack.awslambda.runtime import emulation_variables, install_requireme
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.service_metrics import QueueDepths
 from local_stack.cloudwatch.store import MetricStore
+from local_stack.controls import PREFIX, Controls
 from local_stack.cost.endpoint import CLOUDWATCH_SERVICE_KEY, LAMBDA_SERVICE_KEY, TTL_KEY
 from local_stack.cost.meter import Meter, summary
 from local_stack.dashboard.server import DashboardServer
@@ -38,6 +41,7 @@ from local_stack.logs.delivery import LogShipper, logs_notice
 from local_stack.logs.delivery import provision as provision_logs
 from local_stack.provisioning import emulator as aws
 from local_stack.provisioning.emulator import sqs_subscriptions
+from local_stack.running import Running
 from sam_template.conditions import deployed
 from sam_template.expand import expand
 from sam_template.intrinsics import Deployment, Unresolvable, resource_named
@@ -178,6 +182,9 @@ class Options:
 
 
 class LocalStack:
+    """A stack before it starts: the template as deployed with the options' parameters (checked as
+    CloudFormation checks them) and what of it is not emulated. :meth:`start` starts the parts."""
+
     def __init__(self, options: Options, template: Template | None = None) -> None:
         self.options = options
         # the plain CloudFormation SAM's translator makes of the template: what CloudFormation runs
@@ -189,16 +196,9 @@ class LocalStack:
         # the resources a deployment with these parameters has (their Condition holds); SAM expands
         # the template with them, as `sam deploy --parameter-overrides` has it expanded
         self.template = deployed(expand(written, self._parameters()), self._parameters())
-        self.moto = aws.MotoServer(
-            port=options.aws_port or None,
-            host=options.host,
-            stream_retention=options.stream_retention,
-            log_events_max=options.log_events_max,
-        )
         self.notices = notices(self.template)  # what is not emulated of the template, said at start
         self.notices.append(logs_notice(options.log_events_max))
 
-    # ----- start -------------------------------------------------------------------------------
     def _parameters(self) -> dict[str, str]:
         parameters = self.written.parameter_defaults()
         if self.options.ttl_seconds is not None:
@@ -233,76 +233,6 @@ class LocalStack:
             environments[logical_id] = environment
         return environments
 
-    async def start(self) -> None:
-        self.moto.start()
-        endpoint = self.moto.endpoint
-        aws.apply_environment(aws.client_environment(endpoint))
-        self.provisioned = aws.provision(self.template, endpoint)
-
-        self.options.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.options.log_path.open("a", encoding="utf-8")
-        self.cloudwatch = aws.client("cloudwatch", endpoint)
-        self.store = MetricStore()  # every data point with its values: percentiles, alarms
-        self.shipper = MetricShipper(aws.client("cloudwatch", endpoint), store=self.store)
-        self.shipper.start()
-        self.functions = LocalFunctions(self.template, self.shipper, self._log)
-        self.meter = Meter(self.template, endpoint)  # what the run would cost on AWS
-        self.functions.meter = self.meter
-
-        # @connections over HTTPS, with a certificate the functions trust (AWS_CA_BUNDLE)
-        self.certificate = make_certificate(self.options.log_path.parent, self.options.host)
-        # the gateway listens first: the functions' environment names its @connections endpoint
-        apis = websocket_apis(self.template)
-        if len(apis) != 1:
-            raise ValueError(f"the local stack serves one WebSocket API; the template has {len(apis)}")
-        stage = self.options.stage or stage_name(self.template, apis[0], self._parameters()) or "prod"
-        self.gateway = Gateway(
-            self.functions,
-            routes=routes(self.template, apis[0]),
-            selection_expression=selection_expression(self.template, apis[0]),
-            two_way=frozenset(two_way_routes(self.template, apis[0])),
-            tls=server_context(*self.certificate),
-            stage=stage,
-            host=self.options.host,
-            port=self.options.port,
-            management_port=self.options.management_port,
-            idle_timeout=self.options.idle_timeout,
-            max_duration=self.options.max_duration,
-        )
-        self.gateway.meter = self.meter
-        self.gateway.controls.bill = self.meter.bill
-        await self.gateway.start()
-        self.functions.metrics.api = (self.gateway.api_id, stage, detailed_metrics(self.template, apis[0]))
-        self.gateway.controls.on_faults = self.moto.inject
-        self._deployment = self.deployment(stage)  # what the template's references resolve to here
-        self.logs = LogShipper(aws.client("logs", endpoint))  # every function line, to CloudWatch Logs
-        provision_logs(self.template, self._deployment, aws.client("logs", endpoint))
-        self.logs.start()
-        self.functions.log_sink = self.logs.deliver
-        local = {"CONNECTIONS_API_ENDPOINT": self.gateway.connections_url}
-        environments = self._environments(self._deployment, local, self.certificate[0], endpoint)
-        self.sources = stream_sources(self.template, self._parameters())
-        routed = set(self.gateway.routes.values())
-        self.functions.load(
-            function_concurrency(self.template, self.sources, routed),
-            environments,
-            dependencies=self._dependencies(),
-            resolve=self._deployment.resolve,
-        )
-        self.idle_shutdown = IdleShutdown(self.functions)
-        self.idle_shutdown.start()
-
-        self._start_streams(endpoint)
-        unknown = set(self.options.schedule_every) - set(self.template.of_type("AWS::Lambda::Function"))
-        if unknown:
-            raise ValueError(f"--schedule-every names no function of the template: {sorted(unknown)}")
-        every = {**schedules(self.template), **self.options.schedule_every}
-        self.schedules = [Schedule(self.functions, name, seconds) for name, seconds in every.items()]
-        for schedule in self.schedules:
-            schedule.start()
-        self.reader = StoreReader(self.store)
-        self._start_alarms(endpoint)
-
     def _dependencies(self) -> dict[str, Path]:
         """Each function's ``requirements.txt`` installed (as ``sam build`` would) into a cache folder
         keyed by its content, reused across starts; what could not be installed is said at start
@@ -321,96 +251,11 @@ class LocalStack:
                 )
         return installed
 
-    def _start_streams(self, endpoint: str) -> None:
-        """The event source mappings of the template's streams, and DynamoDB's TTL process."""
-        self.pollers: list[StreamPoller] = []
-        for source in self.sources:
-            settings = source.settings
-            if self.options.batch_window is not None:
-                settings = replace(settings, batching_window=self.options.batch_window)
-            self.pollers.append(
-                StreamPoller(
-                    self.functions,
-                    source.function,
-                    aws.client("dynamodbstreams", endpoint),
-                    self.provisioned.streams[source.table],
-                    settings,
-                    sqs=aws.client("sqs", endpoint, access_key=LAMBDA_SERVICE_KEY),
-                    dead_letter_url=self.provisioned.queues.get(source.on_failure_queue or ""),
-                    poll_interval=self.options.poll_interval,
-                )
-            )
-        # DynamoDB's TTL process, for every table with TTL whose stream a function reads (it learns
-        # the items' TTLs from the stream, as it never scans)
-        self.ttls: list[TtlEmulator] = []
-        for table_id, table_name in self.provisioned.tables.items():
-            ttl_spec = self.template.properties(table_id).get("TimeToLiveSpecification") or {}
-            if not ttl_spec.get("Enabled"):
-                continue
-            poller = next(
-                (p for p, s in zip(self.pollers, self.sources, strict=True) if s.table == table_id), None
-            )
-            if poller is None:
-                self.notices.append(f"TTL of {table_id} is not emulated: no function reads its stream")
-                continue
-            ttl = TtlEmulator(
-                aws.client("dynamodb", endpoint, access_key=TTL_KEY),  # its deletes are free
-                table_name=table_name,
-                ttl_attribute=ttl_spec["AttributeName"],
-                on_expired=poller.mark_ttl_deleted,
-                period=self.options.ttl_period,
-            )
-            poller.observers.append(ttl.learn)
-            self.ttls.append(ttl)
-        for poller in self.pollers:
-            poller.faults = lambda: self.gateway.controls.faults  # lose_response faults
-            poller.start()
-        for ttl in self.ttls:
-            ttl.start()
-
-    def _start_alarms(self, endpoint: str) -> None:
-        """What SQS publishes about the template's queues, and the template's alarms on it all."""
-        self.queue_depths = QueueDepths(
-            self.functions.metrics,
-            aws.client("sqs", endpoint),
-            self.provisioned.queues,
-            self.options.alarm_time_scale,
-        )
-        self.queue_depths.start()
-        self.alarms = AlarmEvaluator(
-            load_alarms(self.template, self._deployment),
-            self.store,
-            self.cloudwatch,
-            aws.client("sns", endpoint, access_key=CLOUDWATCH_SERVICE_KEY),
-            time_scale=self.options.alarm_time_scale,
-        )
-        self.alarms.create()
-        self.alarms.start()
-        self._start_dashboard()
-
-    def _start_dashboard(self) -> None:
-        """The template's first dashboard, served on loopback (none without one)."""
-        self.dashboard: DashboardServer | None = None
-        for logical_id, resource in self.template.of_type("AWS::CloudWatch::Dashboard").items():
-            properties = self._deployment.resolve(resource["Properties"])
-            self.dashboard = DashboardServer(
-                str(properties.get("DashboardName", logical_id)),
-                widgets(json.loads(properties["DashboardBody"])),
-                self.store,
-                self.alarms.states,
-                host=self.options.host,
-                port=self.options.dashboard_port,
-                logs=aws.client("logs", self.moto.endpoint),
-            )
-            self.dashboard.start()
-            return
-
-    def deployment(self, stage: str) -> Deployment:
+    def deployment(self, provisioned: aws.Provisioned, api_id: str, stage: str) -> Deployment:
         """What references of the template resolve to in this local deployment."""
-        provisioned = self.provisioned
         refs = {**provisioned.physical}
         refs.update({name: name for name in self.template.of_type("AWS::Lambda::Function")})
-        refs.update(dict.fromkeys(websocket_apis(self.template), self.gateway.api_id))
+        refs.update(dict.fromkeys(websocket_apis(self.template), api_id))
         refs.update(dict.fromkeys(self.template.of_type("AWS::ApiGatewayV2::Stage"), stage))
         attributes: dict[tuple[str, str], str] = {}
         for name, url in provisioned.queues.items():
@@ -428,67 +273,269 @@ class LocalStack:
             attributes[(name, "Arn")] = f"arn:aws:lambda:{aws.REGION}:{aws.ACCOUNT}:function:{name}"
         return Deployment(parameters=self._parameters(), refs=refs, attributes=attributes)
 
-    def distribution(self, name: str) -> list[float]:
-        return self.store.recent_values(str(name))
+    # ----- start -------------------------------------------------------------------------------
+    async def start(self) -> Running:
+        """Every part started, each registered for teardown as it starts: :meth:`Running.stop`
+        stops them in reverse order. A start that fails part-way stops what had started."""
+        aws_side, parts = contextlib.AsyncExitStack(), contextlib.AsyncExitStack()
+        try:
+            return await self._start(aws_side, parts)
+        except BaseException:
+            await parts.aclose()
+            await aws_side.aclose()
+            raise
 
-    @property
-    def poller(self) -> StreamPoller | None:
-        """The first stream event source mapping (the live view's stream figures)."""
-        return self.pollers[0] if self.pollers else None
+    def _start_aws(
+        self, aws_side: contextlib.AsyncExitStack
+    ) -> tuple[aws.MotoServer, aws.Provisioned, TextIO]:
+        """The AWS emulation with the template's resources, and the log file: they outlive every part
+        that writes to them."""
+        options = self.options
+        moto = aws.MotoServer(
+            port=options.aws_port or None,
+            host=options.host,
+            stream_retention=options.stream_retention,
+            log_events_max=options.log_events_max,
+        )
+        moto.start()
+        aws_side.callback(moto.stop)
+        aws.apply_environment(aws.client_environment(moto.endpoint))
+        provisioned = aws.provision(self.template, moto.endpoint)
+        options.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = aws_side.enter_context(options.log_path.open("a", encoding="utf-8"))
+        return moto, provisioned, log
 
-    def describe(self) -> dict[str, Any]:
-        first = self.sources[0] if self.sources else None
-        queue = self.provisioned.queues.get(first.on_failure_queue or "") if first else None
-        return {
-            "url": self.gateway.url,
-            "managementUrl": self.gateway.management_url,
-            "connectionsUrl": self.gateway.connections_url,  # what handlers build from their events
-            "caBundle": str(self.certificate[0]),
-            "awsEndpoint": self.moto.endpoint,
-            # the table whose stream feeds a function, its stream and its on-failure queue
-            "table": self.provisioned.tables[first.table] if first else None,
-            "streamArn": self.provisioned.streams[first.table] if first else None,
-            "deadLetterQueueUrl": queue,
-            "tables": self.provisioned.tables,
-            "queues": self.provisioned.queues,
-            "topics": self.provisioned.topics,
-            "template": str(self.written.path),
-            "log": str(self.options.log_path),
-            "notices": self.notices,
-            # where the alarms notify (subscribe a queue to it to receive their messages)
-            "alarmTopicArn": next(
-                (arn for alarm in self.alarms.alarms for arns in alarm.actions.values() for arn in arns), None
-            ),
-            "alarmTimeScale": self.options.alarm_time_scale,
-            "dashboardUrl": self.dashboard.url if self.dashboard else None,
-        }
+    async def _start(self, aws_side: contextlib.AsyncExitStack, parts: contextlib.AsyncExitStack) -> Running:
+        options = self.options
+        moto, provisioned, log = self._start_aws(aws_side)
+        endpoint = moto.endpoint
+        store = MetricStore()  # every data point with its values: percentiles, alarms
+        shipper = MetricShipper(aws.client("cloudwatch", endpoint), store=store)
+        shipper.start()
+        parts.callback(shipper.stop)
+        logs = LogShipper(aws.client("logs", endpoint))  # every function line, to CloudWatch Logs
+        logs.start()
+        parts.callback(logs.stop)
+        meter = Meter(self.template, endpoint)  # what the run would cost on AWS
 
-    # ----- stop --------------------------------------------------------------------------------
-    async def stop(self) -> None:
-        """Close every socket (their $disconnect runs), deliver what the stream still holds, stop.
-        After a start that failed part-way, stops what had started."""
-        if hasattr(self, "gateway"):
-            with contextlib.suppress(Exception):
-                await self.gateway.stop()
-        for name in ("schedules", "ttls"):
-            for part in getattr(self, name, []):
-                part.stop()
-        for name in ("alarms", "queue_depths", "dashboard", "idle_shutdown"):
-            if getattr(self, name, None) is not None:
-                getattr(self, name).stop()
-        for poller in getattr(self, "pollers", []):
-            poller.stop()
-            with contextlib.suppress(Exception):
-                poller.poll_once(flush=True)
-        for name in ("functions", "shipper", "logs"):
-            if hasattr(self, name):
-                getattr(self, name).stop()
-        if hasattr(self, "meter"):
-            with contextlib.suppress(Exception):
-                self.final_bill = self.meter.bill()  # before the endpoint that holds its units goes
-        self.moto.stop()
-        if hasattr(self, "_log"):
-            self._log.close()
+        apis = websocket_apis(self.template)
+        if len(apis) != 1:
+            raise ValueError(f"the local stack serves one WebSocket API; the template has {len(apis)}")
+        api, api_id = apis[0], "local"
+        stage = options.stage or stage_name(self.template, api, self._parameters()) or "prod"
+        functions = LocalFunctions(
+            self.template,
+            shipper,
+            log,
+            meter=meter,
+            log_sink=logs.deliver,
+            api=(api_id, stage, detailed_metrics(self.template, api)),
+        )
+        parts.callback(functions.stop)
+
+        # the management port: @connections (also over HTTPS, with a certificate the functions
+        # trust: AWS_CA_BUNDLE) and the stack's own controls
+        certificate = make_certificate(options.log_path.parent, options.host)
+        management = ManagementServer(options.host, options.management_port, tls=server_context(*certificate))
+        connections = ConnectionRegistry(meter, on_message=lambda: functions.metrics.gateway("MessageCount"))
+        controls = Controls(functions, connections, bill=meter.bill, on_faults=moto.inject)
+        management.mount(f"/{stage}/@connections/", ConnectionsApi(stage, connections))
+        management.mount(PREFIX, controls)
+        management.start()
+        parts.callback(management.stop)
+
+        deployment = self.deployment(provisioned, api_id, stage)  # what references resolve to here
+        provision_logs(self.template, deployment, aws.client("logs", endpoint))
+        scheme_host = management.secure_address or f"{options.host}:{management.port}"
+        connections_url = f"https://{scheme_host}/{stage}"
+        environments = self._environments(
+            deployment, {"CONNECTIONS_API_ENDPOINT": connections_url}, certificate[0], endpoint
+        )
+        sources = stream_sources(self.template, self._parameters())
+        routed = routes(self.template, api)
+        functions.load(
+            function_concurrency(self.template, sources, set(routed.values())),
+            environments,
+            dependencies=self._dependencies(),
+            resolve=deployment.resolve,
+        )
+        idle_shutdown = IdleShutdown(functions)
+        idle_shutdown.start()
+        parts.callback(idle_shutdown.stop)
+
+        pollers = self._start_streams(
+            parts, functions, provisioned=provisioned, sources=sources, controls=controls, endpoint=endpoint
+        )
+        unknown = set(options.schedule_every) - set(self.template.of_type("AWS::Lambda::Function"))
+        if unknown:
+            raise ValueError(f"--schedule-every names no function of the template: {sorted(unknown)}")
+        every = {**schedules(self.template), **options.schedule_every}
+        for name, seconds in every.items():
+            schedule = Schedule(functions, name, seconds)
+            schedule.start()
+            parts.callback(schedule.stop)
+
+        alarms, dashboard = self._start_alarms(
+            parts, functions, provisioned=provisioned, deployment=deployment, store=store, endpoint=endpoint
+        )
+
+        # the WebSocket endpoint last: it stops first (every socket closed, their $disconnect run,
+        # before the stream's last records are delivered and the functions stop)
+        gateway = Gateway(
+            functions,
+            connections,
+            meter,
+            routes=routed,
+            selection_expression=selection_expression(self.template, api),
+            two_way=frozenset(two_way_routes(self.template, api)),
+            stage=stage,
+            api_id=api_id,
+            domain_name=management.secure_address,
+            host=options.host,
+            port=options.port,
+            idle_timeout=options.idle_timeout,
+            max_duration=options.max_duration,
+        )
+        await gateway.start()
+        parts.push_async_callback(gateway.stop)
+        return Running(
+            options=options,
+            template=self.template,
+            template_path=self.written.path,
+            notices=self.notices,
+            provisioned=provisioned,
+            aws_endpoint=endpoint,
+            ca_bundle=certificate[0],
+            connections_url=connections_url,
+            management_url=f"http://{options.host}:{management.port}/{stage}",
+            store=store,
+            reader=StoreReader(store),
+            meter=meter,
+            functions=functions,
+            gateway=gateway,
+            sources=sources,
+            pollers=pollers,
+            alarms=alarms,
+            dashboard=dashboard,
+            parts=parts,
+            aws_side=aws_side,
+        )
+
+    def _start_alarms(
+        self,
+        parts: contextlib.AsyncExitStack,
+        functions: LocalFunctions,
+        *,
+        provisioned: aws.Provisioned,
+        deployment: Deployment,
+        store: MetricStore,
+        endpoint: str,
+    ) -> tuple[AlarmEvaluator, DashboardServer | None]:
+        """What SQS publishes about the template's queues, the template's alarms on it all, and its
+        dashboard."""
+        options = self.options
+        queue_depths = QueueDepths(
+            functions.metrics, aws.client("sqs", endpoint), provisioned.queues, options.alarm_time_scale
+        )
+        queue_depths.start()
+        parts.callback(queue_depths.stop)
+        alarms = AlarmEvaluator(
+            load_alarms(self.template, deployment),
+            store,
+            aws.client("cloudwatch", endpoint),
+            aws.client("sns", endpoint, access_key=CLOUDWATCH_SERVICE_KEY),
+            time_scale=options.alarm_time_scale,
+        )
+        alarms.create()
+        alarms.start()
+        parts.callback(alarms.stop)
+        dashboard = self._dashboard(deployment, store, alarms, endpoint)
+        if dashboard is not None:
+            dashboard.start()
+            parts.callback(dashboard.stop)
+
+        return alarms, dashboard
+
+    def _start_streams(
+        self,
+        parts: contextlib.AsyncExitStack,
+        functions: LocalFunctions,
+        *,
+        provisioned: aws.Provisioned,
+        sources: list[StreamSource],
+        controls: Controls,
+        endpoint: str,
+    ) -> list[StreamPoller]:
+        """The event source mappings of the template's streams, and DynamoDB's TTL process."""
+        pollers: list[StreamPoller] = []
+        for source in sources:
+            settings = source.settings
+            if self.options.batch_window is not None:
+                settings = replace(settings, batching_window=self.options.batch_window)
+            pollers.append(
+                StreamPoller(
+                    functions,
+                    source.function,
+                    aws.client("dynamodbstreams", endpoint),
+                    provisioned.streams[source.table],
+                    settings,
+                    sqs=aws.client("sqs", endpoint, access_key=LAMBDA_SERVICE_KEY),
+                    dead_letter_url=provisioned.queues.get(source.on_failure_queue or ""),
+                    poll_interval=self.options.poll_interval,
+                    faults=lambda: controls.faults,  # lose_response faults
+                )
+            )
+        # DynamoDB's TTL process, for every table with TTL whose stream a function reads (it learns
+        # the items' TTLs from the stream, as it never scans)
+        ttls: list[TtlEmulator] = []
+        for table_id, table_name in provisioned.tables.items():
+            ttl_spec = self.template.properties(table_id).get("TimeToLiveSpecification") or {}
+            if not ttl_spec.get("Enabled"):
+                continue
+            poller = next((p for p, s in zip(pollers, sources, strict=True) if s.table == table_id), None)
+            if poller is None:
+                self.notices.append(f"TTL of {table_id} is not emulated: no function reads its stream")
+                continue
+            ttl = TtlEmulator(
+                aws.client("dynamodb", endpoint, access_key=TTL_KEY),  # its deletes are free
+                table_name=table_name,
+                ttl_attribute=ttl_spec["AttributeName"],
+                on_expired=poller.mark_ttl_deleted,
+                period=self.options.ttl_period,
+            )
+            poller.observers.append(ttl.learn)
+            ttls.append(ttl)
+        for poller in pollers:
+            poller.start()
+            parts.callback(_stop_and_deliver, poller)
+        for ttl in ttls:
+            ttl.start()
+            parts.callback(ttl.stop)
+        return pollers
+
+    def _dashboard(
+        self, deployment: Deployment, store: MetricStore, alarms: AlarmEvaluator, endpoint: str
+    ) -> DashboardServer | None:
+        """The template's first dashboard, served on loopback (none without one)."""
+        for logical_id, resource in self.template.of_type("AWS::CloudWatch::Dashboard").items():
+            properties = deployment.resolve(resource["Properties"])
+            return DashboardServer(
+                str(properties.get("DashboardName", logical_id)),
+                widgets(json.loads(properties["DashboardBody"])),
+                store,
+                alarms.states,
+                host=self.options.host,
+                port=self.options.dashboard_port,
+                logs=aws.client("logs", endpoint),
+            )
+        return None
+
+
+def _stop_and_deliver(poller: StreamPoller) -> None:
+    """A mapping stops after delivering what its stream still holds."""
+    poller.stop()
+    with contextlib.suppress(Exception):
+        poller.poll_once(flush=True)
 
 
 async def serve(options: Options) -> int:
@@ -498,13 +545,14 @@ async def serve(options: Options) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     out = sys.__stdout__ or sys.stdout
+    running: Running | None = None
     try:
-        await stack.start()
+        running = await stack.start()
         # what start-up made (modules, the template, SAM's translation, clients) lives as long as the
         # stack: out of the cyclic collector's full passes (two took 0.2 s of CPU while 1,000
         # clients connected, walking ~185,000 objects each)
         gc.freeze()
-        described = stack.describe()
+        described = running.describe()
         if options.headless:
             out.write(json.dumps({"event": "ready", **described}) + "\n")
         else:
@@ -515,11 +563,10 @@ async def serve(options: Options) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=options.interval)
             if not stopping.is_set():
-                state = await loop.run_in_executor(None, status, stack)
+                state = await loop.run_in_executor(None, status, running)
                 show(state, described, headless=options.headless)
     finally:
-        await stack.stop()
-        bill = getattr(stack, "final_bill", None)
+        bill = await running.stop() if running is not None else None
         if options.headless:
             if bill is not None:
                 out.write(json.dumps({"event": "bill", **bill}) + "\n")

@@ -269,15 +269,26 @@ class LocalFunctions:
     (:meth:`shut_down_idle`, run by :class:`IdleShutdown`): a burst's environments do not stay.
     """
 
-    # where every line a function writes also goes: the emulated CloudWatch Logs
-    # (``local_stack.logs.delivery.LogShipper.deliver``: log group, log stream, events)
-    log_sink: Callable[[str, str, list[str]], None] | None = None
-
-    def __init__(self, template: Template, shipper: MetricShipper, log: TextIO) -> None:
+    def __init__(
+        self,
+        template: Template,
+        shipper: MetricShipper,
+        log: TextIO,
+        *,
+        meter: Meter | None = None,
+        log_sink: Callable[[str, str, list[str]], None] | None = None,
+        api: tuple[str, str, bool] | None = None,
+    ) -> None:
+        """``meter``: what Lambda bills (none: a meter of its own); ``log_sink``: where every line a
+        function writes also goes, the emulated CloudWatch Logs (``LogShipper.deliver``: log group,
+        log stream, events); ``api``: the WebSocket API whose metrics API Gateway publishes
+        (``ServiceMetrics.api``)."""
         self._template = template
         self._shipper = shipper
-        self.metrics = ServiceMetrics(shipper.put)  # what Lambda publishes about the invocations
-        self.meter = Meter()  # what Lambda bills (the stack's cost meter replaces it)
+        # what Lambda (and API Gateway) publish about the invocations
+        self.metrics = ServiceMetrics(shipper.put, api=api)
+        self.meter = meter or Meter()
+        self.log_sink = log_sink
         # injected faults (``/_local/faults``): logical id -> "throttle" or "crash"
         self.faults: dict[str, str] = {}
         self._busy: dict[str, int] = defaultdict(int)

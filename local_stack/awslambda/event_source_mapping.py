@@ -165,6 +165,7 @@ class StreamPoller(Periodic):
         dead_letter_url: str | None = None,
         ttl_deleted: set[str] | None = None,
         poll_interval: float = POLL_INTERVAL_SECONDS,
+        faults: Callable[[], list[Fault]] = list,
     ) -> None:
         self._functions = functions
         self._function = function
@@ -191,7 +192,7 @@ class StreamPoller(Periodic):
         self.iterator_age = 0.0  # seconds between a record's creation and its delivery, last batch
         self.delivered["responses_lost"] = 0
         # the stack's injected faults (``/_local/faults``), and how often each took a response
-        self.faults: Callable[[], list[Fault]] = list
+        self.faults = faults
         self._faults_used: dict[int, int] = {}
 
     def _trimmed(self, shard_id: str) -> None:

@@ -31,9 +31,11 @@ if TYPE_CHECKING:
 
 
 class ServiceMetrics:
-    def __init__(self, put: Callable[[str, list[dict[str, Any]]], None]) -> None:
+    def __init__(
+        self, put: Callable[[str, list[dict[str, Any]]], None], api: tuple[str, str, bool] | None = None
+    ) -> None:
         self._put = put
-        self.api: tuple[str, str, bool] | None = None  # ApiId, Stage, DetailedMetricsEnabled
+        self.api = api  # ApiId, Stage, DetailedMetricsEnabled of the WebSocket API (none: no API)
 
     def publish(self, namespace: str, name: str, dimensions: dict[str, str], value: float) -> None:
         self.publish_many(namespace, [(name, dimensions, value)])

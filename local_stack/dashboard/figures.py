@@ -26,7 +26,8 @@ def gateway(stack: Any) -> dict[str, float]:  # noqa: ANN401 - a running LocalSt
     """The sockets at the gateway: open now; accepted and refused handshakes, disconnects (every
     accepted socket no longer open) and ``MessageCount`` (messages from and to the clients) since
     the stack started."""
-    accepted = stack.gateway.counts["accepted"]
+    counts = stack.gateway.connections.counts
+    accepted = counts["accepted"]
     open_now = len(stack.gateway.connections)
     api = stack.functions.metrics.api  # ApiId, Stage, DetailedMetricsEnabled
     messages = 0.0
@@ -36,7 +37,7 @@ def gateway(stack: Any) -> dict[str, float]:  # noqa: ANN401 - a running LocalSt
     return {
         "socketsOpen": open_now,
         "connects": accepted,
-        "refused": stack.gateway.counts["refused"],
+        "refused": counts["refused"],
         "messages": messages,
         "disconnects": max(0, accepted - open_now),
     }

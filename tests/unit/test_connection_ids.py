@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import string
 
-from local_stack.apigateway.websocket import new_connection_id
+from local_stack.apigateway.events import new_connection_id
 
 
 def test_an_id_is_fifteen_letters_or_digits_and_a_trailing_equals_sign():
