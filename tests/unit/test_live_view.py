@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from connection_tracker.catalogue import DIMENSION, NAMESPACE, SERVICE
+from local_stack.apigateway.connections import ConnectionRegistry
 from local_stack.cloudwatch.service_metrics import ServiceMetrics
 from local_stack.cloudwatch.store import MetricStore
 from local_stack.dashboard.terminal import StoreReader, render, status
@@ -23,6 +24,22 @@ def function(variables: dict[str, str] | None = None) -> dict[str, Any]:
     if variables:
         properties["Environment"] = {"Variables": variables}
     return {"Type": "AWS::Lambda::Function", "Properties": properties}
+
+
+def ignore(_: str) -> None:
+    return
+
+
+def registry(*, open_sockets: int, accepted: int, refused: int) -> ConnectionRegistry:
+    """The gateway's connections: ``accepted`` handshakes, of which ``open_sockets`` still open."""
+    connections = ConnectionRegistry(SimpleNamespace(opened=ignore, closed=ignore), on_message=lambda: None)
+    for number in range(accepted):
+        connections.opened(SimpleNamespace(connection_id=f"c{number}"))
+    for number in range(accepted - open_sockets):
+        connections.closed(f"c{number}")
+    for _ in range(refused):
+        connections.count("refused")
+    return connections
 
 
 def running(resources: dict[str, Any], store: MetricStore, *, open_sockets: int, accepted: int) -> Any:
@@ -39,7 +56,7 @@ def running(resources: dict[str, Any], store: MetricStore, *, open_sockets: int,
         reader=StoreReader(store),
         distribution=store.recent_values,
         gateway=SimpleNamespace(
-            counts={"accepted": accepted, "refused": 1}, connections=dict.fromkeys(range(open_sockets))
+            connections=registry(open_sockets=open_sockets, accepted=accepted, refused=1)
         ),
         functions=SimpleNamespace(metrics=metrics),
         pollers=[],
