@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from local_stack.apigateway.authorizers import authorization_notices, connect_authorizer, method_arn
 from local_stack.apigateway.certificate import make_certificate, server_context
 from local_stack.apigateway.websocket import Gateway
 from local_stack.awslambda.environments import IdleShutdown, LocalFunctions, MetricShipper
@@ -27,6 +28,7 @@ from local_stack.awslambda.runtime import emulation_variables, install_requireme
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.service_metrics import QueueDepths
 from local_stack.cloudwatch.store import MetricStore
+from local_stack.cognito.tokens import remove_stack_file, write_stack_file
 from local_stack.cost.endpoint import CLOUDWATCH_SERVICE_KEY, LAMBDA_SERVICE_KEY, TTL_KEY
 from local_stack.cost.meter import Meter, summary
 from local_stack.dashboard.server import DashboardServer
@@ -71,6 +73,9 @@ EMULATED = {
     "AWS::ApiGatewayV2::RouteResponse": "two-way routes",
     "AWS::ApiGatewayV2::Stage": "its name",
     "AWS::ApiGatewayV2::Deployment": "nothing to do",
+    "AWS::ApiGatewayV2::Authorizer": "REQUEST authorizers of $connect, run before it",
+    "AWS::Cognito::UserPool": "moto: users, their tokens, /{poolId}/.well-known/jwks.json",
+    "AWS::Cognito::UserPoolClient": "moto: app clients of the template's user pools",
     "AWS::Lambda::Permission": "nothing to do: any route may invoke any function",
     "AWS::Logs::LogGroup": "emulated CloudWatch Logs (retention kept, bounded in memory) and the log file",
     "AWS::Logs::QueryDefinition": "saved queries, run by the local Logs Insights engine",
@@ -93,6 +98,8 @@ def notices(template: Template) -> list[str]:
         if resource["Type"] not in EMULATED and resource["Type"] != "AWS::IAM::Role":
             by_type.setdefault(resource["Type"], []).append(logical_id)
     found += [f"{kind} is not emulated ({', '.join(ids)})" for kind, ids in sorted(by_type.items())]
+    for api in websocket_apis(template):
+        found += authorization_notices(template, api)
     tables = template.of_type("AWS::DynamoDB::Table")
     for logical_id, mapping in template.of_type("AWS::Lambda::EventSourceMapping").items():
         if resource_named(mapping["Properties"].get("EventSourceArn")) not in tables:
@@ -258,6 +265,12 @@ class LocalStack:
             max_duration=self.options.max_duration,
         )
         self.gateway.meter = self.meter
+        self.gateway.authorizer = connect_authorizer(
+            self.template,
+            apis[0],
+            arn=method_arn(aws.REGION, aws.ACCOUNT, self.gateway.api_id, stage),
+            stage_variables=self._stage_variables(stage),
+        )
         self.gateway.controls.bill = self.meter.bill
         await self.gateway.start()
         self.functions.metrics.api = (self.gateway.api_id, stage, detailed_metrics(self.template, apis[0]))
@@ -290,6 +303,15 @@ class LocalStack:
             schedule.start()
         self.reader = StoreReader(self.store)
         self._start_alarms(endpoint)
+
+    def _stage_variables(self, stage: str) -> dict[str, str]:
+        """The stage's ``StageVariables`` (the authorizer's ``stageVariables``)."""
+        for resource in self.template.of_type("AWS::ApiGatewayV2::Stage").values():
+            variables = resource["Properties"].get("StageVariables")
+            if isinstance(variables, dict):
+                resolved = self.deployment(stage).resolve(variables)
+                return {str(name): str(value) for name, value in resolved.items()}
+        return {}
 
     def _dependencies(self) -> dict[str, Path]:
         """Each function's ``requirements.txt`` installed (as ``sam build`` would) into a cache folder
@@ -414,6 +436,14 @@ class LocalStack:
             attributes[(name, "TopicName")] = arn.rsplit(":", 1)[-1]
         for name in self.template.of_type("AWS::Lambda::Function"):
             attributes[(name, "Arn")] = f"arn:aws:lambda:{aws.REGION}:{aws.ACCOUNT}:function:{name}"
+        # AWS::Cognito::UserPool and UserPoolClient return values (CloudFormation reference)
+        for name, pool in provisioned.user_pools.items():
+            attributes[(name, "Arn")] = f"arn:aws:cognito-idp:{aws.REGION}:{aws.ACCOUNT}:userpool/{pool}"
+            attributes[(name, "ProviderName")] = f"cognito-idp.{aws.REGION}.amazonaws.com/{pool}"
+            attributes[(name, "ProviderURL")] = f"https://cognito-idp.{aws.REGION}.amazonaws.com/{pool}"
+            attributes[(name, "UserPoolId")] = pool
+        for name, client_id in provisioned.user_pool_clients.items():
+            attributes[(name, "ClientId")] = client_id
         return Deployment(parameters=self._parameters(), refs=refs, attributes=attributes)
 
     def distribution(self, name: str) -> list[float]:
@@ -448,6 +478,18 @@ class LocalStack:
             ),
             "alarmTimeScale": self.options.alarm_time_scale,
             "dashboardUrl": self.dashboard.url if self.dashboard else None,
+            # the template's Cognito user pools and their app clients (``python -m local_stack token``)
+            "userPools": {
+                name: {
+                    "id": pool,
+                    "clients": {
+                        client: client_id
+                        for client, client_id in self.provisioned.user_pool_clients.items()
+                        if self.provisioned.client_pools[client] == name
+                    },
+                }
+                for name, pool in self.provisioned.user_pools.items()
+            },
         }
 
     # ----- stop --------------------------------------------------------------------------------
@@ -492,6 +534,7 @@ async def serve(options: Options) -> int:
         # clients connected, walking ~185,000 objects each)
         gc.freeze()
         described = stack.describe()
+        write_stack_file(options.log_path.parent, described)  # how other commands find this stack
         if options.headless:
             out.write(json.dumps({"event": "ready", **described}) + "\n")
         else:
@@ -505,6 +548,7 @@ async def serve(options: Options) -> int:
                 state = await loop.run_in_executor(None, status, stack)
                 show(state, described, headless=options.headless)
     finally:
+        remove_stack_file(options.log_path.parent)
         await stack.stop()
         bill = getattr(stack, "final_bill", None)
         if options.headless:

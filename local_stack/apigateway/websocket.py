@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import Server
     from websockets.http11 import Request, Response
 
+    from local_stack.apigateway.authorizers import ConnectAuthorizer
     from local_stack.awslambda.environments import LocalFunctions
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -121,6 +122,7 @@ class Gateway:
         self.skip_disconnect: set[str] = set()
         self.controls = Controls(functions, self.skip_disconnect)
         self.meter = Meter()  # what API Gateway bills (the stack's cost meter replaces it)
+        self.authorizer: ConnectAuthorizer | None = None  # $connect's Lambda REQUEST authorizer
         self.counts = {"accepted": 0, "refused": 0, "disconnects": 0, "disconnects_skipped": 0}
         self._pending: dict[int, tuple[str, float]] = {}
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
@@ -253,6 +255,12 @@ class Gateway:
             self.metrics.gateway("IntegrationLatency", (time.monotonic() - started) * 1000, route=route)
         return response if isinstance(response, dict) else {"statusCode": 200}
 
+    async def _run(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
+        """A function's answer, invoked from the gateway's own threads (raises when it fails)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._functions.invoke, logical_id, event
+        )
+
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path.rstrip("/") != f"/{self.stage}":
             # a stage the API does not have: API Gateway refuses the handshake
@@ -277,6 +285,14 @@ class Gateway:
         if connect:
             self.metrics.gateway("ConnectCount", route="$connect")
             self.meter.message()
+        if self.authorizer is not None:  # before the integration (local_stack.apigateway.authorizers)
+            verdict = await self.authorizer.check(event, self._run)
+            if verdict.status is not None:
+                self.counts["refused"] += 1
+                if verdict.status < 500:  # 401/403: a client error, as API Gateway counts it
+                    self.metrics.gateway("ClientError")
+                return connection.respond(HTTPStatus(verdict.status), f"{verdict.body}\n")
+            event["requestContext"]["authorizer"] = verdict.authorizer
         # without a $connect route API Gateway accepts every handshake
         response: dict[str, Any] | None = (
             await self._invoke(connect, event) if connect else {"statusCode": 200}
