@@ -40,7 +40,8 @@ def handler(event, context):
         return {"principalId": caller, "policyDocument": "allow me"}
     if caller == "nested":
         statements = [policy("Allow", arn)]
-        return {"principalId": caller, "policyDocument": {"Statement": statements}, "context": {"a": {"b": 1}}}
+        context = {"a": {"b": 1}}  # an object as a context value
+        return {"principalId": caller, "policyDocument": {"Statement": statements}, "context": context}
     if caller == "mallory":
         statements = [policy("Deny", arn)]
     elif caller == "bob":  # every route allowed by a wildcard, $connect denied: Deny wins
