@@ -230,8 +230,8 @@ def _literals(properties: dict[str, Any], names: tuple[str, ...]) -> dict[str, A
 
 def provision_user_pools(
     template: Template,
-    cognito: Any,
-    stack_name: str = "local",  # noqa: ANN401 - a boto3 client
+    cognito: Any,  # noqa: ANN401 - a boto3 client
+    stack_name: str = "local",
 ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """The template's Cognito user pools and their app clients, in moto (which issues their
     tokens and serves each pool's ``/{poolId}/.well-known/jwks.json``): pool ids, client ids and
