@@ -151,3 +151,28 @@ def test_parameter_overrides_reach_the_expanded_template_the_mapping_reads():
     assert source.settings.tumbling_window == 5
     (default,) = stream_sources(expand(written, written.parameter_defaults()))
     assert default.settings.tumbling_window == int(written.parameter_defaults()["GaugeWindowSeconds"])
+
+
+def test_iam_authorization_of_connect_is_said_not_emulated(tmp_path):
+    template = write(
+        tmp_path,
+        """\
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Api:
+            Type: AWS::ApiGatewayV2::Api
+            Properties:
+              Name: signed
+              ProtocolType: WEBSOCKET
+              RouteSelectionExpression: $request.body.action
+          ConnectRoute:
+            Type: AWS::ApiGatewayV2::Route
+            Properties:
+              ApiId: !Ref Api
+              RouteKey: $connect
+              AuthorizationType: AWS_IAM
+        """,
+    )
+    found = notices(expand(template))
+    assert "AWS_IAM authorization of $connect is not emulated: every handshake is let through" in found
+    assert not any("Authorizer" in notice for notice in found)
