@@ -176,3 +176,30 @@ def test_iam_authorization_of_connect_is_said_not_emulated(tmp_path):
     found = notices(expand(template))
     assert "AWS_IAM authorization of $connect is not emulated: every handshake is let through" in found
     assert not any("Authorizer" in notice for notice in found)
+
+
+def test_an_app_client_of_a_pool_outside_the_template_is_said_not_created(tmp_path):
+    template = write(
+        tmp_path,
+        """\
+        Transform: AWS::Serverless-2016-10-31
+        Parameters:
+          ExistingPool:
+            Type: String
+            Default: us-east-1_abc
+        Resources:
+          Users:
+            Type: AWS::Cognito::UserPool
+          Mine:
+            Type: AWS::Cognito::UserPoolClient
+            Properties:
+              UserPoolId: !Ref Users
+          Theirs:
+            Type: AWS::Cognito::UserPoolClient
+            Properties:
+              UserPoolId: !Ref ExistingPool
+        """,
+    )
+    found = notices(expand(template))
+    assert "Theirs is not created: its user pool is not one of the template's" in found
+    assert not any(notice.startswith(("Mine", "AWS::Cognito")) for notice in found)
