@@ -100,10 +100,7 @@ def notices(template: Template) -> list[str]:
     found += [f"{kind} is not emulated ({', '.join(ids)})" for kind, ids in sorted(by_type.items())]
     for api in websocket_apis(template):
         found += authorization_notices(template, api)
-    pools = template.of_type("AWS::Cognito::UserPool")
-    for logical_id, app_client in template.of_type("AWS::Cognito::UserPoolClient").items():
-        if resource_named(app_client["Properties"].get("UserPoolId")) not in pools:
-            found.append(f"{logical_id} is not created: its user pool is not one of the template's")
+    found += aws.user_pool_notices(template)
     tables = template.of_type("AWS::DynamoDB::Table")
     for logical_id, mapping in template.of_type("AWS::Lambda::EventSourceMapping").items():
         if resource_named(mapping["Properties"].get("EventSourceArn")) not in tables:

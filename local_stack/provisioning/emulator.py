@@ -260,6 +260,16 @@ def provision_user_pools(
     return pools, clients, client_pools
 
 
+def user_pool_notices(template: Template) -> list[str]:
+    """App clients ``provision_user_pools`` does not create: those of a pool outside the template."""
+    pools = template.of_type("AWS::Cognito::UserPool")
+    return [
+        f"{logical_id} is not created: its user pool is not one of the template's"
+        for logical_id, app_client in template.of_type("AWS::Cognito::UserPoolClient").items()
+        if resource_named(app_client["Properties"].get("UserPoolId")) not in pools
+    ]
+
+
 def sqs_subscriptions(template: Template) -> dict[str, tuple[str, str]]:
     """Subscriptions of the template's queues to its topics: logical id -> (topic, queue)."""
     found = {}
