@@ -15,7 +15,6 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from local_stack.harness.process import ROOT
 from local_stack.provisioning import emulator as aws
 from tests.e2e.conftest import start_stack
 from tests.waiting import wait_for
@@ -23,6 +22,7 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.e2e
 
 COGNITO = Path(__file__).parent / "apps" / "cognito" / "template.yaml"
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def _cli(stack, *arguments: str) -> subprocess.CompletedProcess[str]:
     """``python -m local_stack ...`` from the project root, as a newcomer runs it."""
     return subprocess.run(
         [sys.executable, "-m", "local_stack", *arguments],
-        cwd=ROOT,
+        cwd=PROJECT,
         capture_output=True,
         text=True,
         check=False,
