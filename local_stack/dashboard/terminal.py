@@ -137,6 +137,8 @@ def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
         # per event source mapping: records, batches, filtered, retries, dead_lettered
         "streamDelivery": {p.function: dict(p.delivered) for p in stack.pollers},
         "alarms": stack.alarms.states(),  # the template's alarms, as the emulated CloudWatch has them
+        # $connect's authorizer: handshakes allowed, unauthorized (401), denied (403), failed (500)
+        "authorizer": dict(stack.gateway.authorizer.counts) if stack.gateway.authorizer else None,
         "cost": cost(stack.meter.bill()),
     }
 

@@ -151,3 +151,15 @@ def test_the_authorizer_is_metered_and_logs_to_its_own_log_group(guarded):
     assert wait_for(carol_in_its_group)
     connect_events = logs.filter_log_events(logGroupName="/aws/lambda/ConnectFunction")["events"]
     assert not any("guard-event" in event["message"] for event in connect_events)
+
+
+def test_the_status_line_counts_the_authorizers_decisions(guarded):
+    assert _handshake(guarded.url, None) == 401
+    assert _handshake(guarded.url, "mallory") == 403
+
+    def counts() -> dict | None:
+        lines = [json.loads(line) for line in guarded.printed() if line.startswith('{"event": "status"')]
+        latest = lines[-1]["authorizer"] if lines else {}
+        return latest if latest.get("unauthorized") and latest.get("denied") else None
+
+    assert set(wait_for(counts)) == {"allowed", "unauthorized", "denied", "failed"}
