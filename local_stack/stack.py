@@ -45,6 +45,7 @@ from sam_template.conditions import deployed
 from sam_template.expand import expand
 from sam_template.intrinsics import Deployment, Unresolvable, resource_named
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
+from sam_template.outputs import resolved_outputs
 from sam_template.parameters import check_overrides
 from sam_template.websocket import (
     detailed_metrics,
@@ -479,6 +480,7 @@ class LocalStack:
             ),
             "alarmTimeScale": self.options.alarm_time_scale,
             "dashboardUrl": self.dashboard.url if self.dashboard else None,
+            "outputs": resolved_outputs(self.written, self._deployment, self._parameters()),
             # the template's Cognito user pools and their app clients (``python -m local_stack token``)
             "userPools": {
                 name: {

@@ -73,6 +73,11 @@ def test_the_pool_and_its_client_are_provisioned_and_described(app):
         UserPoolId=pools["Users"]["id"], ClientId=pools["Users"]["clients"]["UsersClient"]
     )["UserPoolClient"]
     assert client["ClientName"] == "web"
+    # the template's Outputs: !Ref of the pool is its id, of the client its client id
+    assert app.ready["outputs"] == {
+        "UserPoolId": pools["Users"]["id"],
+        "UserPoolClientId": pools["Users"]["clients"]["UsersClient"],
+    }
     assert not any("Cognito" in notice for notice in app.ready["notices"])
 
 
