@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from local_stack.cognito.tokens import STACK_FILE, NoStack, find_pool, issue_token
 from local_stack.dashboard.snapshot import BrowserMissing, snapshot
-from local_stack.harness.loadgen import LoadPlan, SteadyPlan, run_load, run_steady
+from local_stack.harness.loadgen import LoadPlan, SteadyPlan, load_tokens, run_load, run_steady
 from local_stack.stack import Options, serve
 from sam_template.expand import TranslationError
 from sam_template.parameters import parse_overrides
@@ -101,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
     shot.add_argument("--width", type=int, default=1600)
     shot.add_argument("--height", type=int, default=1300)
 
+    _token_parser(commands)
     load = commands.add_parser("load", help="N concurrent WebSocket clients against any endpoint")
     load.add_argument("url", help="ws:// or wss:// URL (the stack's, or a deployed stage's)")
     load.add_argument("-n", "--clients", type=int, default=100)
@@ -111,12 +115,36 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--abrupt", type=float, default=0.0, help="fraction dropping the TCP connection")
     load.add_argument("--together", action="store_true", help="hold every socket until all are connected")
     load.add_argument("--json", action="store_true", help="print the summary as JSON")
+    tokens = load.add_mutually_exclusive_group()
+    tokens.add_argument(
+        "--token-command",
+        metavar="CMD",
+        help="a command printing tokens, one a line, run once; clients send them in turn as ?token=",
+    )
+    tokens.add_argument("--tokens-file", type=Path, metavar="F", help="tokens, one a line, sent as ?token=")
     load.add_argument("--rate", type=_positive, help="steady mode: new connections per second")
     load.add_argument("--duration", type=_positive, help="steady mode: seconds of opening connections")
     load.add_argument(
         "--report-every", type=_positive, default=60.0, help="steady mode: seconds per report (60)"
     )
     return root
+
+
+def _token_parser(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers action
+    token = commands.add_parser(
+        "token", help="a token of the running stack's user pool (the user is created when missing)"
+    )
+    token.add_argument("--user", required=True, help="the user name")
+    token.add_argument("--password", help="the user's password (default: the local stack's own)")
+    token.add_argument("--access", action="store_true", help="print the access token, not the ID token")
+    token.add_argument("--pool", help="the user pool's logical id (default: the template's first)")
+    token.add_argument("--client", help="the app client's logical id (default: the pool's first)")
+    token.add_argument(
+        "--stack-file",
+        type=Path,
+        default=Path(".local-stack") / STACK_FILE,
+        help="what the running stack wrote beside its log (default: .local-stack/stack.json)",
+    )
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -135,11 +163,31 @@ def main(argv: list[str] | None = None) -> int:
         return _load(args)
     if args.command == "snapshot":
         return _snapshot(args)
+    if args.command == "token":
+        return _token(args)
     return _up(args if args.command == "up" else parser().parse_args(["up"]))
 
 
+def _token(args: argparse.Namespace) -> int:
+    try:
+        target = find_pool(args.stack_file, args.pool, args.client)
+        print(issue_token(target, args.user, args.password, access=args.access))
+    except NoStack as exc:
+        print(f"token: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - Cognito refused (a wrong password): say why, no trace
+        print(f"token: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _load(args: argparse.Namespace) -> int:
-    common = {"url": args.url, "hold": args.hold, "client_prefix": args.client_prefix}
+    try:
+        tokens = load_tokens(args.token_command, args.tokens_file)
+    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+        print(f"load: no tokens: {exc}", file=sys.stderr)
+        return 2
+    common = {"url": args.url, "hold": args.hold, "client_prefix": args.client_prefix, "tokens": tokens}
     if args.rate is None and args.duration is None:
         burst = LoadPlan(
             clients=args.clients,

@@ -30,6 +30,7 @@ class Running:
     options: Options
     template: Template  # as deployed: SAM's expansion, the resources whose Condition holds
     template_path: Path  # the application's template, as written
+    outputs: dict[str, Any]  # the template's Outputs, resolved here
     notices: list[str]
     provisioned: Provisioned
     aws_endpoint: str
@@ -83,6 +84,19 @@ class Running:
             ),
             "alarmTimeScale": self.options.alarm_time_scale,
             "dashboardUrl": self.dashboard.url if self.dashboard else None,
+            "outputs": self.outputs,
+            # the template's Cognito user pools and their app clients (``python -m local_stack token``)
+            "userPools": {
+                name: {
+                    "id": pool,
+                    "clients": {
+                        client: client_id
+                        for client, client_id in provisioned.user_pool_clients.items()
+                        if provisioned.client_pools[client] == name
+                    },
+                }
+                for name, pool in provisioned.user_pools.items()
+            },
         }
 
     async def stop(self) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
+from local_stack.apigateway.authorizers import connect_authorizer, method_arn
 from local_stack.apigateway.certificate import make_certificate, server_context
 from local_stack.apigateway.connections import ConnectionRegistry
 from local_stack.apigateway.management import ConnectionsApi, ManagementServer
@@ -28,6 +29,7 @@ from local_stack.awslambda.runtime import emulation_variables, install_requireme
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.service_metrics import QueueDepths
 from local_stack.cloudwatch.store import MetricStore
+from local_stack.cognito.tokens import remove_stack_file, write_stack_file
 from local_stack.controls import PREFIX, Controls
 from local_stack.cost.endpoint import CLOUDWATCH_SERVICE_KEY, LAMBDA_SERVICE_KEY, TTL_KEY
 from local_stack.cost.meter import Meter, summary
@@ -35,20 +37,21 @@ from local_stack.dashboard.server import DashboardServer
 from local_stack.dashboard.terminal import StoreReader, show, status
 from local_stack.dashboard.widgets import widgets
 from local_stack.dynamodb.ttl import TtlEmulator
+from local_stack.emulated import function_concurrency, notices
 from local_stack.events.schedules import Schedule
 from local_stack.faults import access_key
 from local_stack.logs.delivery import LogShipper, logs_notice
 from local_stack.logs.delivery import provision as provision_logs
 from local_stack.provisioning import emulator as aws
-from local_stack.provisioning.emulator import sqs_subscriptions
 from local_stack.running import Running
 from sam_template.conditions import deployed
 from sam_template.expand import expand
-from sam_template.intrinsics import Deployment, Unresolvable, resource_named
+from sam_template.intrinsics import Deployment, Unresolvable
 from sam_template.logging_config import LogSettings
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
+from sam_template.outputs import resolved_outputs
 from sam_template.parameters import check_overrides
-from sam_template.schedules import schedule_rules, schedules
+from sam_template.schedules import schedules
 from sam_template.websocket import (
     detailed_metrics,
     routes,
@@ -57,93 +60,6 @@ from sam_template.websocket import (
     two_way_routes,
     websocket_apis,
 )
-
-# Resource types of the expanded template (the CloudFormation SAM produces) the local stack provisions
-# or emulates; others are said at start (``notices``).
-EMULATED = {
-    "AWS::Lambda::Function": "functions in execution environments of their own",
-    "AWS::Lambda::LayerVersion": "on the functions' path, as /opt/python",
-    "AWS::Lambda::EventSourceMapping": "DynamoDB streams of the template's tables",
-    "AWS::Events::Rule": "rate() schedules",
-    "AWS::Scheduler::Schedule": "rate() schedules",
-    "AWS::DynamoDB::Table": "moto: keys, indexes, stream, TTL",
-    "AWS::SQS::Queue": "moto",
-    "AWS::SNS::Topic": "moto",
-    "AWS::SNS::Subscription": "moto: a queue of the template subscribed (Protocol: sqs)",
-    "AWS::ApiGatewayV2::Api": "the WebSocket gateway",
-    "AWS::ApiGatewayV2::Route": "routes to functions",
-    "AWS::ApiGatewayV2::Integration": "AWS_PROXY to functions",
-    "AWS::ApiGatewayV2::RouteResponse": "two-way routes",
-    "AWS::ApiGatewayV2::Stage": "its name",
-    "AWS::ApiGatewayV2::Deployment": "nothing to do",
-    "AWS::Lambda::Permission": "nothing to do: any route may invoke any function",
-    "AWS::Logs::LogGroup": "emulated CloudWatch Logs (retention kept, bounded in memory) and the log file",
-    "AWS::Logs::QueryDefinition": "saved queries, run by the local Logs Insights engine",
-    "AWS::CloudWatch::Alarm": "created in moto and evaluated (statistics, percentiles, metric math)",
-    "AWS::CloudWatch::Dashboard": "rendered in a browser at dashboardUrl",
-    "AWS::SNS::TopicPolicy": "nothing to do: IAM is not enforced",
-    "AWS::SQS::QueuePolicy": "nothing to do: IAM is not enforced",
-}
-
-
-def notices(template: Template) -> list[str]:
-    """What of the (expanded) template the local stack does not emulate, named once at start."""
-    found = []
-    roles = list(template.of_type("AWS::IAM::Role"))
-    if roles:
-        serves = "functions may call anything the local AWS endpoint serves"
-        found.append(f"IAM is not enforced: {serves} ({', '.join(roles)})")
-    by_type: dict[str, list[str]] = {}
-    for logical_id, resource in template.resources.items():
-        if resource["Type"] not in EMULATED and resource["Type"] != "AWS::IAM::Role":
-            by_type.setdefault(resource["Type"], []).append(logical_id)
-    found += [f"{kind} is not emulated ({', '.join(ids)})" for kind, ids in sorted(by_type.items())]
-    tables = template.of_type("AWS::DynamoDB::Table")
-    for logical_id, mapping in template.of_type("AWS::Lambda::EventSourceMapping").items():
-        if resource_named(mapping["Properties"].get("EventSourceArn")) not in tables:
-            target = resource_named(mapping["Properties"].get("FunctionName"))
-            found.append(f"{logical_id} (a source of {target} other than a table's stream) is not emulated")
-    for logical_id, (expression, _) in schedule_rules(template).items():
-        if not expression.startswith("rate("):
-            found.append(f"{logical_id} ({expression}) is not emulated: only rate() schedules are")
-    delivered = sqs_subscriptions(template)
-    for logical_id, subscription in template.of_type("AWS::SNS::Subscription").items():
-        if logical_id not in delivered:
-            protocol = subscription["Properties"].get("Protocol")
-            found.append(
-                f"{logical_id} ({protocol}) is not delivered: only a template queue's subscription is"
-            )
-    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for logical_id, function in template.of_type("AWS::Lambda::Function").items():
-        wanted = function["Properties"].get("Runtime")
-        if wanted != runtime:
-            found.append(f"{logical_id} asks for {wanted}: it runs on this machine's {runtime}")
-    return found
-
-
-# Execution environments per function, unless the template reserves fewer: a stream consumer gets
-# one per event source mapping (Lambda runs one batch per shard at a time, and the emulated stream
-# has one shard); a function invoked only by schedules gets one; any other (API routes) four, started
-# on demand as Lambda scales out under load (their invocations wait on DynamoDB half the time).
-DEFAULT_ENVIRONMENTS = 4
-
-
-def function_concurrency(template: Template, sources: list[StreamSource], routed: set[str]) -> dict[str, int]:
-    """How many execution environments each function of the template gets locally (``routed``: the
-    functions a route of the WebSocket API invokes)."""
-    consumers = {source.function for source in sources}
-    scheduled = {function for _, targets in schedule_rules(template).values() for function in targets}
-    concurrency = {}
-    for logical_id, function in template.of_type("AWS::Lambda::Function").items():
-        if logical_id in consumers:
-            wanted = sum(source.function == logical_id for source in sources)
-        elif logical_id in scheduled and logical_id not in routed:
-            wanted = 1
-        else:
-            wanted = DEFAULT_ENVIRONMENTS
-        reserved = function["Properties"].get("ReservedConcurrentExecutions")
-        concurrency[logical_id] = max(1, min(wanted, int(reserved))) if isinstance(reserved, int) else wanted
-    return concurrency
 
 
 @dataclass
@@ -271,7 +187,24 @@ class LocalStack:
             attributes[(name, "TopicName")] = arn.rsplit(":", 1)[-1]
         for name in self.template.of_type("AWS::Lambda::Function"):
             attributes[(name, "Arn")] = f"arn:aws:lambda:{aws.REGION}:{aws.ACCOUNT}:function:{name}"
+        # AWS::Cognito::UserPool and UserPoolClient return values (CloudFormation reference)
+        for name, pool in provisioned.user_pools.items():
+            attributes[(name, "Arn")] = f"arn:aws:cognito-idp:{aws.REGION}:{aws.ACCOUNT}:userpool/{pool}"
+            attributes[(name, "ProviderName")] = f"cognito-idp.{aws.REGION}.amazonaws.com/{pool}"
+            attributes[(name, "ProviderURL")] = f"https://cognito-idp.{aws.REGION}.amazonaws.com/{pool}"
+            attributes[(name, "UserPoolId")] = pool
+        for name, client_id in provisioned.user_pool_clients.items():
+            attributes[(name, "ClientId")] = client_id
         return Deployment(parameters=self._parameters(), refs=refs, attributes=attributes)
+
+    def _stage_variables(self, deployment: Deployment) -> dict[str, str]:
+        """The stage's ``StageVariables`` (the authorizer's ``stageVariables``)."""
+        for resource in self.template.of_type("AWS::ApiGatewayV2::Stage").values():
+            variables = resource["Properties"].get("StageVariables")
+            if isinstance(variables, dict):
+                resolved = deployment.resolve(variables)
+                return {str(name): str(value) for name, value in resolved.items()}
+        return {}
 
     # ----- start -------------------------------------------------------------------------------
     async def start(self) -> Running:
@@ -391,6 +324,12 @@ class LocalStack:
             stage=stage,
             api_id=api_id,
             domain_name=management.secure_address,
+            authorizer=connect_authorizer(
+                self.template,
+                api,
+                arn=method_arn(aws.REGION, aws.ACCOUNT, api_id, stage),
+                stage_variables=self._stage_variables(deployment),
+            ),
             host=options.host,
             port=options.port,
             idle_timeout=options.idle_timeout,
@@ -402,6 +341,7 @@ class LocalStack:
             options=options,
             template=self.template,
             template_path=self.written.path,
+            outputs=resolved_outputs(self.written, deployment, self._parameters()),
             notices=self.notices,
             provisioned=provisioned,
             aws_endpoint=endpoint,
@@ -553,6 +493,7 @@ async def serve(options: Options) -> int:
         # clients connected, walking ~185,000 objects each)
         gc.freeze()
         described = running.describe()
+        write_stack_file(options.log_path.parent, described)  # how other commands find this stack
         if options.headless:
             out.write(json.dumps({"event": "ready", **described}) + "\n")
         else:
@@ -566,6 +507,7 @@ async def serve(options: Options) -> int:
                 state = await loop.run_in_executor(None, status, running)
                 show(state, described, headless=options.headless)
     finally:
+        remove_stack_file(options.log_path.parent)
         bill = await running.stop() if running is not None else None
         if options.headless:
             if bill is not None:

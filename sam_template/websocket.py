@@ -106,3 +106,25 @@ def detailed_metrics(template: Template, api: str) -> bool:
         if api in _names(properties.get("ApiId")):
             return properties.get("DefaultRouteSettings", {}).get("DetailedMetricsEnabled") is True
     return False
+
+
+def connect_authorization(template: Template, api: str) -> tuple[str, str | None]:
+    """How the API's ``$connect`` route is authorized: its ``AuthorizationType`` (``NONE``,
+    ``AWS_IAM`` or ``CUSTOM``) and, for ``CUSTOM``, the logical id of the
+    ``AWS::ApiGatewayV2::Authorizer`` its ``AuthorizerId`` names."""
+    for route in template.of_type("AWS::ApiGatewayV2::Route").values():
+        properties = route["Properties"]
+        if api in _names(properties.get("ApiId")) and properties.get("RouteKey") == "$connect":
+            kind = str(properties.get("AuthorizationType") or "NONE")
+            authorizer = next(iter(_names(properties.get("AuthorizerId"))), None)
+            return kind, authorizer
+    return "NONE", None
+
+
+def authorizer_function(template: Template, authorizer: str) -> str | None:
+    """The logical id of the function a Lambda authorizer's ``AuthorizerUri`` invokes."""
+    functions = set(template.of_type("AWS::Lambda::Function")) | set(
+        template.of_type("AWS::Serverless::Function")
+    )
+    uri = template.properties(authorizer).get("AuthorizerUri")
+    return next((name for name in _names(uri) if name in functions), None)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.server import Server
     from websockets.http11 import Request, Response
 
+    from local_stack.apigateway.authorizers import ConnectAuthorizer
     from local_stack.apigateway.connections import ConnectionRegistry
     from local_stack.awslambda.environments import LocalFunctions
     from local_stack.cloudwatch.service_metrics import ServiceMetrics
@@ -61,6 +62,7 @@ class Gateway:
         two_way: frozenset[str] = frozenset(),
         api_id: str = "local",
         domain_name: str | None = None,
+        authorizer: ConnectAuthorizer | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         idle_timeout: float = 600.0,
@@ -82,6 +84,9 @@ class Gateway:
         # where ``https://{domainName}/{stage}`` reaches ``@connections`` (the management port's
         # HTTPS address); none: the WebSocket port
         self.domain_name = domain_name
+        self.authorizer = (
+            authorizer  # $connect's Lambda REQUEST authorizer (local_stack.apigateway.authorizers)
+        )
         self._pending: dict[int, tuple[str, float]] = {}
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
         self._server: Server | None = None
@@ -144,11 +149,10 @@ class Gateway:
         Metrics as API Gateway publishes them: ``IntegrationLatency`` of every call; a function
         error or a throttle is a 4XX/5XX response from the integration (``IntegrationError``), and
         a throttle — Lambda refusing the call — also an error calling it (``ExecutionError``)."""
-        loop = asyncio.get_running_loop()
         route = event["requestContext"]["routeKey"]
         started = time.monotonic()
         try:
-            response = await loop.run_in_executor(self._executor, self._functions.invoke, logical_id, event)
+            response = await self._run(logical_id, event)
         except Exception as exc:  # noqa: BLE001 - a function error is API Gateway's 500
             self.metrics.gateway("IntegrationError", route=route)
             if isinstance(exc, FunctionThrottled):
@@ -157,6 +161,12 @@ class Gateway:
         finally:
             self.metrics.gateway("IntegrationLatency", (time.monotonic() - started) * 1000, route=route)
         return response if isinstance(response, dict) else {"statusCode": 200}
+
+    async def _run(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
+        """A function's answer, invoked from the gateway's own threads (raises when it fails)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._functions.invoke, logical_id, event
+        )
 
     # ----- $connect ----------------------------------------------------------------------------
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -183,6 +193,14 @@ class Gateway:
         if connect:
             self.metrics.gateway("ConnectCount", route="$connect")
             self._meter.message()
+        if self.authorizer is not None:  # before the integration
+            verdict = await self.authorizer.check(event, self._run)
+            if verdict.status is not None:
+                self.connections.count("refused")
+                if verdict.status < 500:  # 401/403: a client error, as API Gateway counts it
+                    self.metrics.gateway("ClientError")
+                return connection.respond(HTTPStatus(verdict.status), f"{verdict.body}\n")
+            event["requestContext"]["authorizer"] = verdict.authorizer
         # without a $connect route API Gateway accepts every handshake
         response: dict[str, Any] | None = (
             await self._invoke(connect, event) if connect else {"statusCode": 200}

@@ -133,6 +133,9 @@ def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
             }
         )
     state["alarms"] = stack.alarms.states()  # the template's alarms, as the emulated CloudWatch has them
+    # $connect's authorizer: handshakes allowed, unauthorized (401), denied (403), failed (500)
+    authorizer = stack.gateway.authorizer
+    state["authorizer"] = dict(authorizer.counts) if authorizer is not None else None
     state["cost"] = cost(stack.meter.bill())
     return state
 

@@ -3,6 +3,10 @@
 - burst: N clients, ``--concurrency`` of them connecting at once (``LoadPlan``);
 - steady: ``--rate R --duration D --hold H`` opens R connections per second for D seconds, each
   held H seconds, and reports every ``--report-every`` seconds (``SteadyPlan``): for soaks.
+
+Against an API whose ``$connect`` has an authorizer, ``--tokens-file F`` or ``--token-command CMD``
+(run once; e.g. a loop over ``python -m local_stack token --user ...``) gives tokens, one a line:
+client n sends token n modulo their number as ``?token=``.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -25,6 +31,7 @@ from websockets.uri import parse_uri
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class LoadPlan:
     invalid: float = 0.0
     abrupt: float = 0.0
     together: bool = False  # hold every connection until all clients have connected
+    tokens: tuple[str, ...] = ()  # sent as ?token=, client n the (n mod len)th
 
 
 @dataclass
@@ -75,9 +83,30 @@ def _proxy(base: str) -> str | None:
     return get_proxy(parse_uri(base))
 
 
-def _url(base: str, client_id: str) -> str:
+def _url(base: str, client_id: str, tokens: tuple[str, ...] = (), index: int = 0) -> str:
     separator = "&" if "?" in base else "?"
-    return f"{base}{separator}{urlencode({'clientId': client_id})}"
+    query = {"clientId": client_id}
+    if tokens:
+        query["token"] = tokens[index % len(tokens)]
+    return f"{base}{separator}{urlencode(query)}"
+
+
+def load_tokens(command: str | None = None, path: Path | None = None) -> tuple[str, ...]:
+    """Tokens, one a line, from a file or from what a command prints (run once, no shell);
+    none when neither is given. ValueError when the source gives none."""
+    if command is None and path is None:
+        return ()
+    if command is not None:
+        text = subprocess.run(  # noqa: S603 - the user's own command, as they typed it
+            shlex.split(command), capture_output=True, text=True, check=True, timeout=300
+        ).stdout
+    else:
+        assert path is not None
+        text = path.read_text(encoding="utf-8")
+    tokens = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not tokens:
+        raise ValueError("the token source gave no token")
+    return tokens
 
 
 def _percentiles_ms(latencies: list[float]) -> dict[str, float | None]:
@@ -111,7 +140,10 @@ async def _client(
         start = time.perf_counter()
         try:
             socket = await connect(
-                _url(plan.url, client_id), open_timeout=60, ping_interval=None, proxy=_proxy(plan.url)
+                _url(plan.url, client_id, plan.tokens, index),
+                open_timeout=60,
+                ping_interval=None,
+                proxy=_proxy(plan.url),
             )
         except InvalidStatus as exc:
             result.refused[exc.response.status_code] += 1
@@ -195,6 +227,7 @@ class SteadyPlan:
     hold: float  # seconds each connection stays open
     client_prefix: str = "soak"
     report_every: float = 60.0  # seconds per report interval
+    tokens: tuple[str, ...] = ()  # sent as ?token=, client n the (n mod len)th
 
 
 @dataclass
@@ -238,7 +271,7 @@ async def _steady_client(index: int, plan: SteadyPlan, result: SteadyResult, sta
     interval = result.interval(int((begin - started) // plan.report_every))
     try:
         socket = await connect(
-            _url(plan.url, f"{plan.client_prefix}-{index}"),
+            _url(plan.url, f"{plan.client_prefix}-{index}", plan.tokens, index),
             open_timeout=60,
             ping_interval=None,
             proxy=_proxy(plan.url),

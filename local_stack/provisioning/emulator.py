@@ -137,11 +137,14 @@ class Provisioned:
     queues: dict[str, str]  # logical id -> queue URL (what ``!Ref`` of a queue gives)
     topics: dict[str, str] = field(default_factory=dict)  # logical id -> topic ARN (its ``!Ref``)
     queue_arns: dict[str, str] = field(default_factory=dict)  # logical id -> queue ARN (``!GetAtt .Arn``)
+    user_pools: dict[str, str] = field(default_factory=dict)  # logical id -> user pool id (its ``!Ref``)
+    user_pool_clients: dict[str, str] = field(default_factory=dict)  # logical id -> client id (``!Ref``)
+    client_pools: dict[str, str] = field(default_factory=dict)  # client's logical id -> its pool's
 
     @property
     def physical(self) -> dict[str, str]:
         """What ``!Ref`` of each provisioned resource resolves to."""
-        return {**self.tables, **self.queues, **self.topics}
+        return {**self.tables, **self.queues, **self.topics, **self.user_pools, **self.user_pool_clients}
 
 
 def provision(template: Template, endpoint: str, stack_name: str = "local") -> Provisioned:
@@ -183,7 +186,88 @@ def provision(template: Template, endpoint: str, stack_name: str = "local") -> P
             Endpoint=queue_arns[queue],
             Attributes={"RawMessageDelivery": "false"},
         )
-    return Provisioned(tables=tables, streams=streams, queues=queues, topics=topics, queue_arns=queue_arns)
+    pools, clients, client_pools = provision_user_pools(template, client("cognito-idp", endpoint), stack_name)
+    return Provisioned(
+        tables=tables,
+        streams=streams,
+        queues=queues,
+        topics=topics,
+        queue_arns=queue_arns,
+        user_pools=pools,
+        user_pool_clients=clients,
+        client_pools=client_pools,
+    )
+
+
+# AWS::Cognito::UserPool / AWS::Cognito::UserPoolClient properties passed on to moto's
+# CreateUserPool / CreateUserPoolClient when the template writes them as literals (the
+# CloudFormation property names are the API's, with UserPoolName for PoolName).
+_POOL_PROPERTIES = ("Policies", "UsernameAttributes", "AliasAttributes", "AutoVerifiedAttributes", "Schema")
+_CLIENT_PROPERTIES = (
+    "ExplicitAuthFlows",
+    "GenerateSecret",
+    "AccessTokenValidity",
+    "IdTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+)
+
+
+def _literal(value: Any) -> bool:  # noqa: ANN401 - any CloudFormation value
+    """No intrinsic function anywhere in it (those resolve only once the stack is deployed)."""
+    if isinstance(value, dict):
+        return not any(key == "Ref" or key.startswith("Fn::") for key in value) and all(
+            _literal(v) for v in value.values()
+        )
+    if isinstance(value, list):
+        return all(_literal(v) for v in value)
+    return True
+
+
+def _literals(properties: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: properties[name] for name in names if name in properties and _literal(properties[name])}
+
+
+def provision_user_pools(
+    template: Template,
+    cognito: Any,  # noqa: ANN401 - a boto3 client
+    stack_name: str = "local",
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """The template's Cognito user pools and their app clients, in moto (which issues their
+    tokens and serves each pool's ``/{poolId}/.well-known/jwks.json``): pool ids, client ids and
+    each client's pool, by logical id."""
+    pools: dict[str, str] = {}
+    for logical_id in template.of_type("AWS::Cognito::UserPool"):
+        properties = template.properties(logical_id)
+        name = properties.get("UserPoolName")
+        extra = _literals(properties, _POOL_PROPERTIES)
+        pools[logical_id] = cognito.create_user_pool(
+            PoolName=name if isinstance(name, str) else f"{stack_name}-{logical_id}", **extra
+        )["UserPool"]["Id"]
+    clients: dict[str, str] = {}
+    client_pools: dict[str, str] = {}
+    for logical_id in template.of_type("AWS::Cognito::UserPoolClient"):
+        properties = template.properties(logical_id)
+        pool = resource_named(properties.get("UserPoolId"))
+        if pool not in pools:
+            continue  # a pool the template does not create: named at start (``notices``)
+        name = properties.get("ClientName")
+        extra = _literals(properties, _CLIENT_PROPERTIES)
+        clients[logical_id] = cognito.create_user_pool_client(
+            UserPoolId=pools[pool], ClientName=name if isinstance(name, str) else logical_id, **extra
+        )["UserPoolClient"]["ClientId"]
+        client_pools[logical_id] = pool
+    return pools, clients, client_pools
+
+
+def user_pool_notices(template: Template) -> list[str]:
+    """App clients ``provision_user_pools`` does not create: those of a pool outside the template."""
+    pools = template.of_type("AWS::Cognito::UserPool")
+    return [
+        f"{logical_id} is not created: its user pool is not one of the template's"
+        for logical_id, app_client in template.of_type("AWS::Cognito::UserPoolClient").items()
+        if resource_named(app_client["Properties"].get("UserPoolId")) not in pools
+    ]
 
 
 def sqs_subscriptions(template: Template) -> dict[str, tuple[str, str]]:

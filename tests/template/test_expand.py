@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from local_stack.awslambda.event_source_mapping import stream_sources
-from local_stack.stack import function_concurrency, notices
+from local_stack.emulated import function_concurrency, notices
 from sam_template.expand import TranslationError, expand
 from sam_template.model import declared_variables, load_template
 from sam_template.schedules import schedules
@@ -153,3 +153,55 @@ def test_parameter_overrides_reach_the_expanded_template_the_mapping_reads():
     assert source.settings.tumbling_window == 5
     (default,) = stream_sources(expand(written, written.parameter_defaults()))
     assert default.settings.tumbling_window == int(written.parameter_defaults()["GaugeWindowSeconds"])
+
+
+def test_iam_authorization_of_connect_is_said_not_emulated(tmp_path):
+    template = write(
+        tmp_path,
+        """\
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Api:
+            Type: AWS::ApiGatewayV2::Api
+            Properties:
+              Name: signed
+              ProtocolType: WEBSOCKET
+              RouteSelectionExpression: $request.body.action
+          ConnectRoute:
+            Type: AWS::ApiGatewayV2::Route
+            Properties:
+              ApiId: !Ref Api
+              RouteKey: $connect
+              AuthorizationType: AWS_IAM
+        """,
+    )
+    found = notices(expand(template))
+    assert "AWS_IAM authorization of $connect is not emulated: every handshake is let through" in found
+    assert not any("Authorizer" in notice for notice in found)
+
+
+def test_an_app_client_of_a_pool_outside_the_template_is_said_not_created(tmp_path):
+    template = write(
+        tmp_path,
+        """\
+        Transform: AWS::Serverless-2016-10-31
+        Parameters:
+          ExistingPool:
+            Type: String
+            Default: us-east-1_abc
+        Resources:
+          Users:
+            Type: AWS::Cognito::UserPool
+          Mine:
+            Type: AWS::Cognito::UserPoolClient
+            Properties:
+              UserPoolId: !Ref Users
+          Theirs:
+            Type: AWS::Cognito::UserPoolClient
+            Properties:
+              UserPoolId: !Ref ExistingPool
+        """,
+    )
+    found = notices(expand(template))
+    assert "Theirs is not created: its user pool is not one of the template's" in found
+    assert not any(notice.startswith(("Mine", "AWS::Cognito")) for notice in found)
