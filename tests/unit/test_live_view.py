@@ -56,7 +56,7 @@ def running(resources: dict[str, Any], store: MetricStore, *, open_sockets: int,
         reader=StoreReader(store),
         distribution=store.recent_values,
         gateway=SimpleNamespace(
-            connections=registry(open_sockets=open_sockets, accepted=accepted, refused=1)
+            authorizer=None, connections=registry(open_sockets=open_sockets, accepted=accepted, refused=1)
         ),
         functions=SimpleNamespace(metrics=metrics),
         pollers=[],
