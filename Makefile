@@ -55,6 +55,7 @@ scan: install-checkov
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pylint --persistent=n --score=n --disable=all --enable=attribute-defined-outside-init local_stack  # parts get their collaborators at construction
 
 typecheck: install
 	$(BIN)/mypy shared/connection_tracker functions local_stack ops sam_template
