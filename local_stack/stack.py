@@ -308,9 +308,13 @@ class LocalStack:
             schedule.start()
             parts.callback(schedule.stop)
 
-        alarms, dashboard = self._start_alarms(
+        alarms = self._start_alarms(
             parts, functions, provisioned=provisioned, deployment=deployment, store=store, endpoint=endpoint
         )
+        dashboard = self._dashboard(deployment, store, alarms, endpoint)
+        if dashboard is not None:
+            dashboard.start()
+            parts.callback(dashboard.stop)
 
         # the WebSocket endpoint last: it stops first (every socket closed, their $disconnect run,
         # before the stream's last records are delivered and the functions stop)
@@ -370,9 +374,8 @@ class LocalStack:
         deployment: Deployment,
         store: MetricStore,
         endpoint: str,
-    ) -> tuple[AlarmEvaluator, DashboardServer | None]:
-        """What SQS publishes about the template's queues, the template's alarms on it all, and its
-        dashboard."""
+    ) -> AlarmEvaluator:
+        """What SQS publishes about the template's queues, and the template's alarms on it all."""
         options = self.options
         queue_depths = QueueDepths(
             functions.metrics, aws.client("sqs", endpoint), provisioned.queues, options.alarm_time_scale
@@ -389,12 +392,7 @@ class LocalStack:
         alarms.create()
         alarms.start()
         parts.callback(alarms.stop)
-        dashboard = self._dashboard(deployment, store, alarms, endpoint)
-        if dashboard is not None:
-            dashboard.start()
-            parts.callback(dashboard.stop)
-
-        return alarms, dashboard
+        return alarms
 
     def _start_streams(
         self,
