@@ -299,14 +299,7 @@ class LocalStack:
         pollers = self._start_streams(
             parts, functions, provisioned=provisioned, sources=sources, controls=controls, endpoint=endpoint
         )
-        unknown = set(options.schedule_every) - set(self.template.of_type("AWS::Lambda::Function"))
-        if unknown:
-            raise ValueError(f"--schedule-every names no function of the template: {sorted(unknown)}")
-        every = {**schedules(self.template), **options.schedule_every}
-        for name, seconds in every.items():
-            schedule = Schedule(functions, name, seconds)
-            schedule.start()
-            parts.callback(schedule.stop)
+        self._start_schedules(parts, functions)
 
         alarms = self._start_alarms(
             parts, functions, provisioned=provisioned, deployment=deployment, store=store, endpoint=endpoint
@@ -364,6 +357,17 @@ class LocalStack:
             parts=parts,
             aws_side=aws_side,
         )
+
+    def _start_schedules(self, parts: contextlib.AsyncExitStack, functions: LocalFunctions) -> None:
+        """The template's schedules (``--schedule-every`` sets a function's period)."""
+        every_option = self.options.schedule_every
+        unknown = set(every_option) - set(self.template.of_type("AWS::Lambda::Function"))
+        if unknown:
+            raise ValueError(f"--schedule-every names no function of the template: {sorted(unknown)}")
+        for name, seconds in {**schedules(self.template), **every_option}.items():
+            schedule = Schedule(functions, name, seconds)
+            schedule.start()
+            parts.callback(schedule.stop)
 
     def _start_alarms(
         self,
