@@ -93,7 +93,7 @@ CATALOGUE: dict[MetricName, MetricSpec] = {
             MetricName.DUPLICATE_CONNECTIONS_CLOSED,
             MetricUnit.Count,
             "connect",
-            "oldest over the per-client limit",
+            "oldest over the per-client limit, closed (or found gone) by `@connections` DELETE",
         ),
     )
 }
