@@ -91,7 +91,7 @@ class ConnectionEvent:
     lifetime: float | None = None  # seconds, REMOVE only
     expiry_lag: float | None = None  # seconds, TTL REMOVE only
     source_ip: str | None = None  # INSERT only, when the item holds it (CAPTURE_SOURCE_IP)
-    authenticated: bool | None = None  # INSERT only: clientId is a verified token's claim
+    authenticated: bool | None = None  # INSERT only, True when clientId is a verified token's claim
 
     def log_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -144,14 +144,15 @@ def classify(record: DynamoDBRecord) -> ConnectionEvent | None:
             raise _malformed(name, exc) from None
         image = inserted["NewImage"]
         source = image.get("sourceIp")
-        authenticated = image.get("authenticated")
+        verified = image.get("authenticated")
         return ConnectionEvent(
             EventKind.OPENED,
             image["connectionId"]["S"],
             image["clientId"]["S"] if "clientId" in image else UNKNOWN_CLIENT,
             inserted["SequenceNumber"],
             source_ip=source["S"] if isinstance(source, dict) and isinstance(source.get("S"), str) else None,
-            authenticated=isinstance(authenticated, dict) and authenticated.get("BOOL") is True,
+            # logged only when true: the default deployment's lines (and log bill) stay as they were
+            authenticated=True if isinstance(verified, dict) and verified.get("BOOL") is True else None,
         )
     if name != "REMOVE":
         return None
