@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 # An unknown kid makes the JWKS be fetched again at most this often (seconds): a key rotated in
 # is found within a minute, and a flood of made-up kids costs the issuer one request a minute.
 REFETCH_INTERVAL_SECONDS = 60.0
-# One fetch's socket timeout at most (connect, and each read): the issuers answer in milliseconds.
+# What one fetch may take at most: the issuers answer in milliseconds.
 FETCH_TIMEOUT_SECONDS = 2.0
 # A fetch is not started with less room than this before the invocation's margin.
 MIN_FETCH_SECONDS = 0.1
@@ -84,36 +84,48 @@ def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 def http_fetcher(ca_bundle: str | None = None) -> Fetch:
-    """A :class:`Fetch` over HTTP(S) with the standard library (no dependency for one GET)."""
+    """A :class:`Fetch` over HTTP(S) with the standard library (no dependency for one GET).
+
+    ``timeout`` is what the whole fetch may take: each socket operation (connect, TLS handshake,
+    each read) waits at most a quarter of it, and the body is read in chunks until half of it has
+    passed, so a server that answers byte by byte cannot hold the authorizer past its deadline."""
     context = _ssl_context(ca_bundle)
 
     def fetch(url: str, timeout: float) -> bytes:
         if not url.startswith(("https://", "http://")):
             raise FetchError(f"not an http(s) URL: {url[:200]}")
         request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - checked above
+        stop = time.monotonic() + timeout / 2
+        chunks: list[bytes] = []
+        size = 0
         try:
-            with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:  # noqa: S310
-                body: bytes = answer.read(MAX_DOCUMENT_BYTES + 1)
+            with urllib.request.urlopen(request, timeout=timeout / 4, context=context) as answer:  # noqa: S310
+                while chunk := answer.read1(65_536):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_DOCUMENT_BYTES:
+                        raise FetchError(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
+                    if time.monotonic() > stop:
+                        raise FetchError(f"{url}: too slow, not read within {timeout / 2:.2f} s")
         except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, TLS are OSErrors
             raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise FetchError(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
-        return body
+        return b"".join(chunks)
 
     return fetch
 
 
 def fetch_timeout() -> float:
-    """The socket timeout of the next fetch: at most ``FETCH_TIMEOUT_SECONDS``, and a third of the
-    time left before the invocation's margin (a fetch is a connect and a read or two), so the
-    authorizer answers before Lambda's deadline. Raises :class:`KeysUnavailable` without room."""
+    """What the next fetch may take in all: at most ``FETCH_TIMEOUT_SECONDS``, and half the time
+    left before the invocation's margin (OIDC's first fetch is the discovery document, then the
+    JWKS), so the authorizer answers before Lambda's deadline. Raises :class:`KeysUnavailable`
+    without room."""
     left = budget.time_left()
     if left is None:  # outside an invocation (tools, tests calling the verifier directly)
         return FETCH_TIMEOUT_SECONDS
     room = left - budget.current().margin
     if room < MIN_FETCH_SECONDS:
         raise KeysUnavailable(f"no time left to fetch the issuer's keys ({max(room, 0):.2f} s)")
-    return min(FETCH_TIMEOUT_SECONDS, room / 3)
+    return min(FETCH_TIMEOUT_SECONDS, room / 2)
 
 
 def _json_object(body: bytes, what: str) -> dict[str, Any]:
@@ -270,8 +282,10 @@ class TokenVerifier:
             raise TokenRefused(Reason.AUDIENCE, "aud is not the configured audience") from None
         except jwt.InvalidAlgorithmError:
             raise TokenRefused(Reason.ALGORITHM, "alg is not allowed") from None
-        except jwt.MissingRequiredClaimError:
-            raise TokenRefused(Reason.MALFORMED, "a required claim (exp, iss, aud) is missing") from None
+        except jwt.MissingRequiredClaimError as missing:
+            if missing.claim == "aud":
+                raise TokenRefused(Reason.AUDIENCE, "the token has no aud") from None
+            raise TokenRefused(Reason.MALFORMED, "a required claim (exp, iss) is missing") from None
         except jwt.PyJWTError:
             raise TokenRefused(Reason.MALFORMED, "the token cannot be read") from None
         return claims

@@ -374,3 +374,46 @@ def test_bad_settings_name_the_variable(environment, named):
 def test_settings_modes():
     assert cognito_settings().mode is AuthMode.COGNITO
     assert cognito_settings().jwks_url() == f"{ISSUER}/.well-known/jwks.json"
+
+
+# ----- the time budget ---------------------------------------------------------------------------------
+class HangingIssuer:
+    """An issuer that never answers: each fetch uses all the time it is given (on a fake clock)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.given: list[float] = []
+
+    def __call__(self, url: str, timeout: float) -> bytes:
+        self.given.append(timeout)
+        self.clock.now += timeout
+        raise FetchError(f"{url}: timed out")
+
+
+def test_fetches_end_before_the_invocations_deadline_less_the_margin(keys, monkeypatch):
+    from connection_tracker import budget
+    from sam_template.handlers import LambdaContext
+
+    clock = Clock()
+    monkeypatch.setattr(budget, "clock", clock)
+    settings = AuthSettings.model_validate(
+        {"AUTH_MODE": "oidc", "AUTH_ISSUER": OIDC_ISSUER, "AUTH_AUDIENCE": "api://tracker"}
+    )
+    hanging = HangingIssuer(clock)
+    verifier = TokenVerifier(settings, KeySet(settings, hanging, clock=clock))
+    payload = {"sub": "u", "iss": OIDC_ISSUER, "aud": "api://tracker", "exp": int(time.time()) + 60}
+    budget.start(LambdaContext(function_name="AuthorizerFunction", remaining_ms=5_000))
+    deadline = clock.now + 5.0
+    try:
+        for _ in range(3):  # the discovery document hangs on every connect: each is answered in time
+            with pytest.raises(KeysUnavailable):
+                verifier.verify(signed(keys, payload))
+        assert clock.now <= deadline - budget.current().margin
+        assert all(0 < given <= 2.0 for given in hanging.given)
+        clock.now = deadline - budget.current().margin  # no time left: no fetch is started
+        started = len(hanging.given)
+        with pytest.raises(KeysUnavailable, match="no time left"):
+            verifier.verify(signed(keys, payload))
+        assert len(hanging.given) == started
+    finally:
+        budget.end()
