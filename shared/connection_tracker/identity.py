@@ -96,7 +96,7 @@ class AuthSettings(BaseModel):
         local = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS  # a development provider
         if not (parts.scheme == "https" or local) or not parts.hostname or parts.query or parts.fragment:
             raise ValueError(f"{value!r} is not an https URL of a token issuer")
-        return value.rstrip("/")
+        return value  # compared with the tokens' iss exactly: some providers end it with "/"
 
     @field_validator("endpoint_url", "ca_bundle", mode="before")
     @classmethod
@@ -126,10 +126,10 @@ class AuthSettings(BaseModel):
             return None
         if self.endpoint_url:  # the emulated Cognito serves /{poolId}/.well-known/jwks.json
             return f"{self.endpoint_url.rstrip('/')}/{pool}/.well-known/jwks.json"
-        return f"{self.issuer}/.well-known/jwks.json"
+        return f"{self.issuer.rstrip('/')}/.well-known/jwks.json"
 
     def discovery_url(self) -> str:
-        return f"{self.issuer}/.well-known/openid-configuration"
+        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
 def load_auth_settings(environ: Mapping[str, str]) -> AuthSettings:

@@ -205,7 +205,7 @@ class KeySet:
             raise KeysUnavailable(f"discovery document: {exc}") from None
         document = _json_object(body, "discovery document")
         # "the issuer value returned MUST be identical to the Issuer URL" (OIDC Discovery 1.0, 4.3)
-        if str(document.get("issuer", "")).rstrip("/") != self._settings.issuer:
+        if document.get("issuer") != self._settings.issuer:
             raise KeysUnavailable("the discovery document names another issuer")
         uri = document.get("jwks_uri")
         if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):

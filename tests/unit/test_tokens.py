@@ -417,3 +417,22 @@ def test_fetches_end_before_the_invocations_deadline_less_the_margin(keys, monke
         assert len(hanging.given) == started
     finally:
         budget.end()
+
+
+def test_an_issuer_ending_with_a_slash_is_matched_exactly(keys, clock):
+    issuer = "https://tenant.eu.auth0.example.com/"  # as Auth0 writes its tokens' iss
+    settings = AuthSettings.model_validate(
+        {"AUTH_MODE": "oidc", "AUTH_ISSUER": issuer, "AUTH_AUDIENCE": "api"}
+    )
+    discovery = json.dumps({"issuer": issuer, "jwks_uri": f"{issuer}.well-known/jwks.json"}).encode()
+    fetcher = FakeFetcher(
+        {
+            f"{issuer}.well-known/openid-configuration": discovery,
+            f"{issuer}.well-known/jwks.json": keys.jwks(),
+        }
+    )
+    verifier = TokenVerifier(settings, KeySet(settings, fetcher, clock=clock))
+    payload = {"sub": "user-7", "iss": issuer, "aud": "api", "exp": int(time.time()) + 60}
+    assert verifier.verify(signed(keys, payload)).client_id == "user-7"
+    without_slash = {**payload, "iss": issuer.rstrip("/")}
+    assert refused(verifier, signed(keys, without_slash)).reason is Reason.ISSUER
