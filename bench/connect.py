@@ -25,6 +25,15 @@ ROUNDS = 21  # interleaved cold-start rounds per function
 # a function does before its first request: import its handler, then its settings and client.
 SEED_INIT = "import boto3\nboto3.resource('dynamodb').Table('connections')"
 FIRST_REQUEST = "import app\nfrom connection_tracker.runtime import runtime\nruntime()"
+# the authorizer's first request: its handler (PyJWT, cryptography) and its validated settings
+AUTHORIZER_FIRST_REQUEST = "import app\nfrom connection_tracker.authorizer import verifier\nverifier()"
+# what a deployment with AuthMode=cognito gives the authorizer's references
+AUTHORIZER_DEPLOYED = {
+    "AUTH_MODE": "cognito",
+    "AUTH_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123",
+    "AUTH_AUDIENCE": "4ab8ivtenhhpmt0alv5vq1bc7o",
+    "CLIENT_ID_CLAIM": "sub",
+}
 # what a deployment gives the functions' references (names, a queue URL) and Lambda's region
 DEPLOYED = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -55,6 +64,31 @@ def _load_reference() -> Any:  # noqa: ANN401
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.lambda_handler
+
+
+def _verify_time() -> float:
+    """Seconds to verify one RS256 ID token with the JWKS cached (a warm authorizer's work)."""
+    import json
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    from connection_tracker.identity import load_auth_settings
+    from connection_tracker.tokens import KeySet, TokenVerifier
+
+    settings = load_auth_settings(AUTHORIZER_DEPLOYED)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = json.dumps({"keys": [{**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "k"}]})
+    verifier = TokenVerifier(settings, KeySet(settings, lambda _url, _timeout: jwks.encode()))
+    claims = {"sub": "user", "iss": settings.issuer, "aud": settings.audience, "token_use": "id"}
+    token = jwt.encode(
+        {**claims, "exp": int(time.time()) + 3600}, key, algorithm="RS256", headers={"kid": "k"}
+    )
+    verifier.verify(token)  # the JWKS fetched once, as on a cold start
+    rounds = 2_000
+    return best_of(3, lambda: [verifier.verify(token) for _ in range(rounds)]) / rounds
 
 
 def run() -> dict[str, float]:
@@ -108,14 +142,16 @@ def run() -> dict[str, float]:
     # environment (with names for what only a deployment resolves).
     layers = [str(folder) for folder in template.layer_folders()]
 
-    def cold_start(function: str) -> ImportRatio:
-        environment = {**function_environment(template, function), **DEPLOYED}
+    def cold_start(function: str, first_request: str = FIRST_REQUEST, **deployed: str) -> ImportRatio:
+        environment = {**function_environment(template, function), **DEPLOYED, **deployed}
         path = [str(template.function_code(function)[0]), *layers]
-        return import_ratio(FIRST_REQUEST, SEED_INIT, extra_path=path, env=environment, repeats=ROUNDS)
+        return import_ratio(first_request, SEED_INIT, extra_path=path, env=environment, repeats=ROUNDS)
 
     connect_start = cold_start("ConnectFunction")
     disconnect_start = cold_start("DisconnectFunction")
     stream_start = cold_start("StreamMetricsFunction")
+    authorizer_start = cold_start("AuthorizerFunction", AUTHORIZER_FIRST_REQUEST, **AUTHORIZER_DEPLOYED)
+    verify_seconds = _verify_time()
     tracer_import = import_ratio(
         "from aws_lambda_powertools import Tracer; Tracer(disabled=True)", "import boto3", env=DEPLOYED
     )
@@ -125,6 +161,8 @@ def run() -> dict[str, float]:
         "requests_reference": reference_requests,
         "time_ratio": project_time / reference_time,
         "connect_cold_start": connect_start.median,
+        "authorizer_cold_start": authorizer_start.median,
+        "authorizer_verify_seconds": verify_seconds,
     }
     print_table(
         f"$connect, {N} connects per round, best of 3, moto in-process",
@@ -139,6 +177,8 @@ def run() -> dict[str, float]:
             ("cold start $connect / seed's module-level work (goal 1.2x)", str(connect_start)),
             ("cold start $disconnect / seed's module-level work (goal 1.2x)", str(disconnect_start)),
             ("cold start stream consumer / seed's module-level work (goal 1.3x)", str(stream_start)),
+            ("cold start authorizer (AuthMode cognito) / seed's module-level work", str(authorizer_start)),
+            ("authorizer: one RS256 token verified, JWKS cached", f"{verify_seconds * 1e6:.0f} us"),
             ("import powertools Tracer (not used) / import boto3", str(tracer_import)),
         ],
     )

@@ -7,6 +7,11 @@ One thing cannot be run as the reference has it: a 15-minute lifetime. Connectio
 seconds; what a connection costs the tracker does not depend on how long it stays open (its
 writes, invocations and log lines are per event), except the scheduled scans, a few cents per
 million. API Gateway's connection minutes do, and are shown by the model at 15 minutes too.
+
+The same run is made again with ``AuthMode=cognito`` where the local stack runs the template's
+authorizer and provisions its user pool: each client signs in as a user of its own (the harness
+creates them in the emulated pool, unbilled) and connects with its ID token; the tracker's cost per
+million connections is then reported beside the one without an authorizer (goal with auth: $2.75).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from local_stack.provisioning import emulator as aws
 from ops import capacity, prices
 
 CONNECTIONS, RATE, HOLD, TTL_SHARE = 600, 20.0, 4.0, 0.05
+PASSWORD = "Bench-password-1"  # noqa: S105 - the emulated pool's users, made for the run
 BATCH_WINDOW = 5.0  # the template's MaximumBatchingWindowInSeconds
 REFERENCE_LIFETIME = 900.0  # the README's capacity table: 15 minutes
 
@@ -47,6 +53,35 @@ def _harness(ready: dict[str, Any]) -> Any:  # noqa: ANN401 - a boto3 client (th
     return aws.client("dynamodb", ready["awsEndpoint"])  # the stack's own key: not billed
 
 
+class NoUserPool(RuntimeError):
+    """The local stack provisions no user pool: the run with AuthMode=cognito cannot be made."""
+
+
+def _tokens(ready: dict[str, Any], connections: int) -> tuple[list[str], list[str]]:
+    """An ID token and the user's sub (the clientId the authorizer passes) for each client: a user
+    per client in the stack's user pool, signed in with its password (the harness: not billed)."""
+    cognito = aws.client("cognito-idp", ready["awsEndpoint"])
+    pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    if not pools:
+        raise NoUserPool("the local stack provisions no Cognito user pool")
+    pool = pools[0]["Id"]
+    client = cognito.list_user_pool_clients(UserPoolId=pool, MaxResults=60)["UserPoolClients"][0]["ClientId"]
+    tokens, subs = [], []
+    for number in range(connections):
+        name = f"cost-{number}"
+        created = cognito.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(UserPoolId=pool, Username=name, Password=PASSWORD, Permanent=True)
+        signed_in = cognito.admin_initiate_auth(
+            UserPoolId=pool,
+            ClientId=client,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD},
+        )
+        tokens.append(signed_in["AuthenticationResult"]["IdToken"])
+        subs.append(next(a["Value"] for a in created["User"]["Attributes"] if a["Name"] == "sub"))
+    return tokens, subs
+
+
 def _items(dynamodb: Any, table: str) -> dict[str, str]:  # noqa: ANN401
     """clientId -> connectionId of every connection item."""
     found: dict[str, str] = {}
@@ -56,24 +91,33 @@ def _items(dynamodb: Any, table: str) -> dict[str, str]:  # noqa: ANN401
 
 
 async def _lifecycles(
-    ready: dict[str, Any], connections: int, rate: float, hold: float, lost: set[int]
+    ready: dict[str, Any],
+    connections: int,
+    rate: float,
+    hold: float,
+    lost: set[int],
+    *,
+    signed_in: tuple[list[str], list[str]] | None = None,
 ) -> int:
     """Open ``connections`` at ``rate`` a second, each held ``hold`` seconds; the ``$disconnect``
-    of those in ``lost`` is lost (the local stack's fault switch), so TTL removes their items."""
+    of those in ``lost`` is lost (the local stack's fault switch), so TTL removes their items.
+    ``signed_in``: each client's ID token and sub (AuthMode=cognito), else each names its clientId."""
     dynamodb, table = _harness(ready), ready["table"]
     marked: set[int] = set()
     accepted = 0
+    tokens, clients = signed_in or ([], [f"cost-{n}" for n in range(connections)])
 
     async def client(number: int) -> None:
         nonlocal accepted
-        async with connect(f"{ready['url']}?clientId=cost-{number}", ping_interval=None, open_timeout=60):
+        query = f"token={tokens[number]}" if tokens else f"clientId={clients[number]}"
+        async with connect(f"{ready['url']}?{query}", ping_interval=None, open_timeout=60):
             accepted += 1
             await asyncio.sleep(hold)
 
     async def mark() -> None:  # the lost ones' connection ids, from the table, before they close
         while marked != lost:
             items = await asyncio.to_thread(_items, dynamodb, table)
-            found = {n: items[f"cost-{n}"] for n in lost - marked if f"cost-{n}" in items}
+            found = {n: items[clients[n]] for n in lost - marked if clients[n] in items}
             if found:
                 await asyncio.to_thread(
                     _local, ready, "skip-disconnect", {"connectionIds": list(found.values())}
@@ -100,20 +144,24 @@ def measure(
     ttl_share: float = TTL_SHARE,
     batch_window: float = BATCH_WINDOW,
     scratch: Path | None = None,
+    auth_mode: str = "none",
 ) -> dict[str, Any]:
     """Run the lifecycles through a local stack of its own; the bill once every item is gone (the
-    lost ones by TTL) and the consumer has had their records."""
+    lost ones by TTL) and the consumer has had their records. ``auth_mode`` cognito: every client
+    signs in first (raises :class:`NoUserPool` where the local stack provisions none)."""
+    overrides = [] if auth_mode == "none" else ["--parameter-overrides", f"AuthMode={auth_mode}"]
     with tempfile.TemporaryDirectory() as default:
         folder = scratch or Path(default)
         stack = StackProcess(
             folder / "functions.log",
             "--interval", "60", "--batch-window", str(batch_window),
-            "--ttl-seconds", str(hold + 3), "--ttl-period", "0.5",
+            "--ttl-seconds", str(hold + 3), "--ttl-period", "0.5", *overrides,
         )  # fmt: skip
         ready = stack.wait_ready()
         try:
             lost = set(random.Random(23).sample(range(connections), round(connections * ttl_share)))
-            accepted = asyncio.run(_lifecycles(ready, connections, rate, hold, lost))
+            signed_in = _tokens(ready, connections) if auth_mode == "cognito" else None
+            accepted = asyncio.run(_lifecycles(ready, connections, rate, hold, lost, signed_in=signed_in))
             if accepted < connections:
                 raise RuntimeError(f"only {accepted} of {connections} connections were accepted")
             dynamodb = _harness(ready)
@@ -135,13 +183,24 @@ def measure(
 
 
 def model_load(
-    bill: dict[str, Any], rate: float, lifetime: float, ttl_share: float, batch_window: float
+    bill: dict[str, Any],
+    rate: float,
+    lifetime: float,
+    ttl_share: float,
+    batch_window: float,
+    *,
+    auth_mode: str = "none",
 ) -> capacity.Load:
     """The capacity model's load for a run: its rate, lifetime and TTL share, and the functions'
     mean durations as the meter measured them (the model's own are assumptions about Lambda)."""
     durations = {name: units["meanDurationMs"] for name, units in bill["units"]["lambda"].items()}
     return capacity.Load(
-        rate, lifetime, ttl_share, batching_window_seconds=batch_window, durations_ms=durations
+        rate,
+        lifetime,
+        ttl_share,
+        batching_window_seconds=batch_window,
+        durations_ms=durations,
+        auth_mode=auth_mode,
     )
 
 
@@ -176,4 +235,29 @@ def run() -> dict[str, float]:
         rows,
     )
     print(f"cost: the tracker's own ${measured['tracker']:.2f} per million connections (meter)")
-    return {"tracker": measured["tracker"], "model_tracker": model["tracker"]}
+    results = {"tracker": measured["tracker"], "model_tracker": model["tracker"]}
+    try:
+        authorized = measure(auth_mode="cognito")
+    except NoUserPool as exc:
+        print(f"cost with AuthMode=cognito: not measured ({exc})")
+        return results
+    with_auth = authorized["perMillionConnections"]
+    model_auth = capacity.per_million_connections(
+        model_load(authorized, RATE, HOLD, TTL_SHARE, BATCH_WINDOW, auth_mode="cognito")
+    )
+    print_table(
+        "cost per million connections with AuthMode=cognito (the same lifecycles, each client signed in)",
+        [
+            (f"{name}: meter none / meter cognito / model cognito, same load",
+             f"${measured[name]:.3f} / ${with_auth[name]:.3f} / ${model_auth[name]:.3f}")
+            for name in (*prices.SERVICES, "total", "tracker")
+        ],
+    )  # fmt: skip
+    print(
+        f"cost with AuthMode=cognito: the tracker's own ${with_auth['tracker']:.2f} per million (goal $2.75)"
+    )
+    return {
+        **results,
+        "tracker_cognito": with_auth["tracker"],
+        "model_tracker_cognito": model_auth["tracker"],
+    }

@@ -138,7 +138,17 @@ class LocalStack:
                 try:
                     environment[name] = local[name] if name in local else str(deployment.resolve(value))
                 except Unresolvable as exc:
-                    raise ValueError(f"the local stack cannot resolve {logical_id}'s {name}: {exc}") from None
+                    # a reference to a resource the stack does not provision (already named "not
+                    # emulated"): the variable is left out and said at start, the stack still starts
+                    target = str(exc).split(" ", 1)[-1].split(".", 1)[0]
+                    kind = self.template.resources.get(target, {}).get("Type")
+                    if kind is None or kind in EMULATED:
+                        raise ValueError(
+                            f"the local stack cannot resolve {logical_id}'s {name}: {exc}"
+                        ) from None
+                    self.notices.append(
+                        f"{logical_id}'s {name} is not set: {exc} ({kind}) is not provisioned"
+                    )
             settings = LogSettings.of(self.template, logical_id, deployment.resolve)
             environment.update(reserved_variables(self.template, logical_id, settings))
             environment.update(

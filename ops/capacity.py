@@ -1,9 +1,10 @@
 """Capacity and cost of a deployment, for a load described by its connect rate and lifetimes.
 
 ``python -m ops.capacity --connects-per-second R --mean-lifetime D [--ttl-share S] [--gauge on|off]
-[--max-per-client N] [--json]`` prints, for that load: DynamoDB request units per second on each
-table, stream shards and consumer invocations per second, the gauge's transactions and the write
-rate on its count item, Lambda concurrency per function, the API Gateway quotas that bind first,
+[--max-per-client N] [--auth-mode none|cognito|oidc] [--json]`` prints, for that load: DynamoDB
+request units per second on each table, stream shards and consumer invocations per second, the
+gauge's transactions and the write rate on its count item, Lambda concurrency per function (the
+``$connect`` authorizer's with an ``--auth-mode``), the API Gateway quotas that bind first,
 a monthly cost estimate at on-demand prices in us-east-1, and the usage charges per million
 connections by service (``--json``: ``perMillionConnections``, the keys of the local stack's cost
 meter, ``GET /_local/bill``).
@@ -67,6 +68,11 @@ SWEEP_PAGE_ITEMS = 100  # the sweeper's Scan Limit (a page is rounded up to 4 KB
 # Warm durations on Lambda (assumed: the handler's own work measured by `make bench` is ~4 ms; one
 # DynamoDB request adds ~5-10 ms): replace with your functions' Duration p50 (--duration-ms).
 CONNECT_SECONDS, DISCONNECT_SECONDS = 0.020, 0.015
+# The $connect authorizer (AuthMode cognito / oidc), once per connect: a warm invocation verifies one
+# RS256 signature with the JWKS cached (no request; `make bench` measures the handler at well under
+# 1 ms here); Lambda bills whole milliseconds, and the assumed 3 ms leaves room for a slower CPU.
+AUTHORIZER_SECONDS = 0.003
+AUTH_MODES = ("none", "cognito", "oidc")
 CONSUMER_SECONDS_PER_BATCH, CONSUMER_SECONDS_PER_RECORD = 0.050, 0.000_016  # bench: ~62k records/s
 GAUGE_SECONDS_PER_TRANSACTION = 0.015
 MAINTENANCE_SECONDS = 0.200  # a sweep or a reconciliation of a small table
@@ -78,11 +84,17 @@ MAINTENANCE_SECONDS = 0.200  # a sweep or a reconciliation of a small table
 # invocation.
 CONNECT_LOG_BYTES, DISCONNECT_LOG_BYTES = 274, 349
 RECORD_LOG_BYTES, BATCH_LOG_BYTES = 410, 1_650
+# With an authorizer: the opened line carries `"authenticated":true` (21 bytes, one of a
+# connection's two records); an allowed token writes nothing in the authorizer's log (no metric,
+# its line is DEBUG): its bytes are its refusals' (not modelled: per accepted connection).
+AUTHENTICATED_RECORD_LOG_BYTES = 21 / 2
+AUTHORIZER_LOG_BYTES = 0
 PLATFORM_LOG_BYTES = 420
 # A custom metric per name and dimension set: each metric of the catalogue, published with its one
 # dimension (``service``). The alarms' metrics and the dashboards: the template's (TemplateFacts).
 CUSTOM_METRICS = len(CATALOGUE)
 FUNCTIONS = (
+    "AuthorizerFunction",
     "ConnectFunction",
     "DisconnectFunction",
     "StreamMetricsFunction",
@@ -141,6 +153,7 @@ class Load:
     gauge_window_seconds: float = GAUGE_WINDOW_SECONDS
     # measured mean durations per function (ms), instead of the assumed warm durations above
     durations_ms: dict[str, float] = field(default_factory=dict)
+    auth_mode: str = "none"  # AuthMode: with cognito / oidc the authorizer runs once per connect
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.connects_per_second) or self.connects_per_second <= 0:
@@ -157,6 +170,12 @@ class Load:
             raise CapacityError("--gauge-window is seconds, from 1 to 900 (GaugeWindowSeconds)")
         if any(not math.isfinite(ms) or ms < 0 for ms in self.durations_ms.values()):
             raise CapacityError("--duration-ms takes FUNCTION=MILLISECONDS, 0 or more")
+        if self.auth_mode not in AUTH_MODES:
+            raise CapacityError(f"--auth-mode is one of {', '.join(AUTH_MODES)}")
+
+    @property
+    def authorized(self) -> bool:
+        return self.auth_mode != "none"
 
 
 @dataclass(frozen=True)
@@ -287,6 +306,12 @@ def usage_per_second(load: Load) -> prices.Usage:
     # reconcile waits a window (and the settling margin) between its two counts
     settle = load.gauge_window_seconds + RECONCILE_SETTLE_SECONDS if load.gauge else 0.0
     invocations = {
+        # API Gateway invokes the authorizer for every connect (a WebSocket authorizer's answer is
+        # not cached): its requests and GB-seconds are Lambda's, no API Gateway message
+        "AuthorizerFunction": (
+            f.rate if load.authorized else 0.0,
+            _seconds(load, "AuthorizerFunction", AUTHORIZER_SECONDS),
+        ),
         "ConnectFunction": (f.rate, _seconds(load, "ConnectFunction", CONNECT_SECONDS)),
         "DisconnectFunction": (f.disconnects, _seconds(load, "DisconnectFunction", DISCONNECT_SECONDS)),
         "StreamMetricsFunction": (f.invocations, consumer),
@@ -300,7 +325,12 @@ def usage_per_second(load: Load) -> prices.Usage:
         ),
     }
     log_bytes = (
-        f.rate * CONNECT_LOG_BYTES
+        (
+            f.rate * AUTHORIZER_LOG_BYTES + f.records * AUTHENTICATED_RECORD_LOG_BYTES
+            if load.authorized
+            else 0.0
+        )
+        + f.rate * CONNECT_LOG_BYTES
         + f.disconnects * DISCONNECT_LOG_BYTES
         + f.records * RECORD_LOG_BYTES
         + f.invocations * BATCH_LOG_BYTES
@@ -336,6 +366,9 @@ def estimate(load: Load) -> Capacity:
     count_item = 2 * f.transactions
     usage = usage_per_second(load)
     concurrency = {
+        "AuthorizerFunction": (
+            rate * _seconds(load, "AuthorizerFunction", AUTHORIZER_SECONDS) if load.authorized else 0.0
+        ),
         "ConnectFunction": rate * _seconds(load, "ConnectFunction", CONNECT_SECONDS),
         "DisconnectFunction": disconnects * _seconds(load, "DisconnectFunction", DISCONNECT_SECONDS),
         "StreamMetricsFunction": float(f.shards),  # one batch per shard at a time
@@ -441,6 +474,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--max-per-client", type=int, default=0, help="MAX_CONNECTIONS_PER_CLIENT (0)")
     parser.add_argument(
+        "--auth-mode", choices=AUTH_MODES, default="none", help="AuthMode: the $connect authorizer (none)"
+    )
+    parser.add_argument(
         "--batching-window", type=float, default=BATCHING_WINDOW_SECONDS, help="the consumer's, seconds (5)"
     )
     parser.add_argument(
@@ -472,6 +508,7 @@ def main(argv: list[str]) -> int:
             args.batching_window,
             args.gauge_window,
             durations,
+            args.auth_mode,
         )
     except (CapacityError, ValueError) as exc:
         parser.error(
@@ -485,7 +522,8 @@ def main(argv: list[str]) -> int:
     width = max(len(name) for name, _ in rows(capacity))
     print(
         f"load: {load.connects_per_second:,g} connects/s, mean lifetime {load.mean_lifetime_seconds:,g} s, "
-        f"TTL share {load.ttl_share:g}, gauge {args.gauge}, max per client {load.max_per_client}"
+        f"TTL share {load.ttl_share:g}, gauge {args.gauge}, max per client {load.max_per_client}, "
+        f"auth {load.auth_mode}"
     )
     for name, value in rows(capacity):
         print(f"  {name:<{width}}  {value}")

@@ -31,7 +31,13 @@ CONSUMER_LAG_SECONDS = 15 * 60  # room for the stream consumer's lag behind the 
 WINDOW_SECONDS = MAX_CONNECTION_SECONDS + CONSUMER_LAG_SECONDS
 QUERY_NAME = "Connected now"
 LOCAL_STACK_NAME = "local"  # what AWS::StackName is in the local stack
-COLUMNS = (("client", "client"), ("connection", "connectionId"), ("since", "since"), ("source", "source"))
+COLUMNS = (
+    ("client", "client"),
+    ("verified", "verified"),  # the clientId is a verified token's claim (AuthMode cognito / oidc)
+    ("connection", "connectionId"),
+    ("since", "since"),
+    ("source", "source"),
+)
 
 
 class WhoError(RuntimeError):

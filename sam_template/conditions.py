@@ -30,6 +30,12 @@ def _value(value: Any, parameters: dict[str, str]) -> str:  # noqa: ANN401
 
 def evaluate(template: Template, name: str, parameters: dict[str, str]) -> bool:
     """Whether the template's condition ``name`` holds with these parameter values."""
+    return holds(template, template.body.get("Conditions", {})[name], parameters, name)
+
+
+def holds(template: Template, expression: Any, parameters: dict[str, str], name: str = "") -> bool:  # noqa: ANN401
+    """Whether a condition expression holds (``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``,
+    ``Condition``): a ``Conditions`` entry's, or a rule's ``RuleCondition`` / ``Assert``."""
     definitions = template.body.get("Conditions", {})
 
     def holds(expression: Any) -> bool:  # noqa: ANN401
@@ -49,7 +55,7 @@ def evaluate(template: Template, name: str, parameters: dict[str, str]) -> bool:
             return any(holds(argument) for argument in arguments)
         raise UnsupportedCondition(f"{name}: {function} is not evaluated locally")
 
-    return holds(definitions[name])
+    return holds(expression)
 
 
 NO_VALUE = {"Ref": "AWS::NoValue"}

@@ -17,7 +17,7 @@ from connection_tracker.observability import emit, logger, metrics
 from connection_tracker.runtime import response, runtime
 from connection_tracker.settings import ConfigurationError
 from connection_tracker.store import ConnectionExists, StoreError
-from connection_tracker.websocket import ConnectRequest, InvalidRequest
+from connection_tracker.websocket import ConnectRequest, InvalidRequest, claimed_client_ignored
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -48,6 +48,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         return response(400, f"bad request: {exc}")
 
     logger.append_keys(connectionId=request.connection_id, clientId=request.client_id)
+    if request.authenticated and claimed_client_ignored(event):
+        logger.debug("clientId query parameter ignored: the token's identity is used")
     try:
         item = request.item(now=time.time(), ttl_seconds=settings.ttl_seconds)
     except ValueError as exc:  # the settings refuse what would make it invalid: never expected

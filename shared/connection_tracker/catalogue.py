@@ -33,6 +33,8 @@ class MetricName(StrEnum):
     STALE_CONNECTIONS_SWEPT = "StaleConnectionsSwept"
     GONE_CONNECTIONS_SWEPT = "GoneConnectionsSwept"
     DUPLICATE_CONNECTIONS_CLOSED = "DuplicateConnectionsClosed"
+    # identity: tokens the $connect authorizer refused (the reason is in its log line)
+    CONNECT_UNAUTHORIZED = "ConnectUnauthorized"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,12 @@ CATALOGUE: dict[MetricName, MetricSpec] = {
             MetricUnit.Count,
             "connect",
             "oldest over the per-client limit, closed (or found gone) by `@connections` DELETE",
+        ),
+        MetricSpec(
+            MetricName.CONNECT_UNAUTHORIZED,
+            MetricUnit.Count,
+            "authorizer",
+            "token refused, 401 or 403 (reason in the log line)",
         ),
     )
 }

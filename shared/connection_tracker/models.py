@@ -48,6 +48,9 @@ class ConnectionItem(BaseModel):
     created_at: int = Field(alias="createdAt", ge=0, description="epoch milliseconds at connect")
     ttl: int = Field(ge=0, lt=_MAX_EPOCH_SECONDS, description="expiry, epoch seconds")
     client_id: ClientId = Field(default=UNKNOWN_CLIENT, alias="clientId")
+    # true: clientId is a verified token's claim (the $connect authorizer's); false: only claimed.
+    # Items written before the attribute existed read as false.
+    authenticated: bool = False
     source_ip: str | None = Field(default=None, alias="sourceIp")
     user_agent: str | None = Field(default=None, alias="userAgent", max_length=USER_AGENT_MAX_LENGTH)
     stage: str | None = None

@@ -55,6 +55,7 @@ class _Image(TypedDict):
     ttl: NotRequired[_Number]
     clientId: NotRequired[_String]
     sourceIp: NotRequired[Any]  # read when it is a string (never a reason to set a record aside)
+    authenticated: NotRequired[Any]  # read when it is {"BOOL": true}; absent (older items): false
 
 
 class _InsertStream(TypedDict):
@@ -90,6 +91,7 @@ class ConnectionEvent:
     lifetime: float | None = None  # seconds, REMOVE only
     expiry_lag: float | None = None  # seconds, TTL REMOVE only
     source_ip: str | None = None  # INSERT only, when the item holds it (CAPTURE_SOURCE_IP)
+    authenticated: bool | None = None  # INSERT only, True when clientId is a verified token's claim
 
     def log_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -104,6 +106,8 @@ class ConnectionEvent:
             fields["expiryLag"] = self.expiry_lag
         if self.source_ip is not None:
             fields["sourceIp"] = self.source_ip
+        if self.authenticated is not None:
+            fields["authenticated"] = self.authenticated
         return fields
 
 
@@ -140,12 +144,15 @@ def classify(record: DynamoDBRecord) -> ConnectionEvent | None:
             raise _malformed(name, exc) from None
         image = inserted["NewImage"]
         source = image.get("sourceIp")
+        verified = image.get("authenticated")
         return ConnectionEvent(
             EventKind.OPENED,
             image["connectionId"]["S"],
             image["clientId"]["S"] if "clientId" in image else UNKNOWN_CLIENT,
             inserted["SequenceNumber"],
             source_ip=source["S"] if isinstance(source, dict) and isinstance(source.get("S"), str) else None,
+            # logged only when true: the default deployment's lines (and log bill) stay as they were
+            authenticated=True if isinstance(verified, dict) and verified.get("BOOL") is True else None,
         )
     if name != "REMOVE":
         return None

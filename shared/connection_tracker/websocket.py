@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from connection_tracker.identity import CLIENT_ID_CONTEXT_KEY
 from connection_tracker.models import (
     CONNECTION_ID_MAX_LENGTH,
     UNKNOWN_CLIENT,
@@ -52,6 +53,37 @@ def _header(event: Mapping[str, Any], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
+def _authorized_client(context: Mapping[str, Any]) -> str | None:
+    """The clientId the ``$connect`` authorizer verified (``requestContext.authorizer.clientId``,
+    the context of its Allow policy), or ``None`` without an authorizer."""
+    authorizer = context.get("authorizer")
+    client_id = authorizer.get(CLIENT_ID_CONTEXT_KEY) if isinstance(authorizer, dict) else None
+    if client_id is None:
+        return None
+    try:
+        return _client_id.validate_python(client_id)
+    except ValidationError:
+        raise InvalidRequest("requestContext.authorizer.clientId is not a valid clientId") from None
+
+
+def _claimed_client(raw: Mapping[str, Any]) -> str:
+    """The clientId the client names in its query string (``unknown`` when it names none)."""
+    params = raw.get("queryStringParameters")
+    client_id = (
+        params.get(CLIENT_ID_PARAMETER, UNKNOWN_CLIENT) if isinstance(params, dict) else UNKNOWN_CLIENT
+    )
+    try:
+        return _client_id.validate_python(client_id)
+    except ValidationError:
+        raise InvalidRequest("clientId must be 1-128 characters of letters, digits and . _ : @ -") from None
+
+
+def claimed_client_ignored(raw: Mapping[str, Any]) -> bool:
+    """Whether the query string names a clientId (ignored when the authorizer verified one)."""
+    params = raw.get("queryStringParameters")
+    return isinstance(params, dict) and CLIENT_ID_PARAMETER in params
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectRequest:
     """A validated ``$connect``: who connects, and the metadata we keep about it."""
@@ -59,22 +91,16 @@ class ConnectRequest:
     connection_id: str
     client_id: str
     metadata: Mapping[str, str]
+    authenticated: bool = False  # client_id is the authorizer's verified claim
 
     @classmethod
     def from_event(
         cls, raw: Mapping[str, Any], *, capture_source_ip: bool, region: str | None
     ) -> ConnectRequest:
         connection_id, context = _request_context(raw)
-        params = raw.get("queryStringParameters")
-        client_id = (
-            params.get(CLIENT_ID_PARAMETER, UNKNOWN_CLIENT) if isinstance(params, dict) else UNKNOWN_CLIENT
-        )
-        try:
-            client_id = _client_id.validate_python(client_id)
-        except ValidationError:
-            raise InvalidRequest(
-                "clientId must be 1-128 characters of letters, digits and . _ : @ -"
-            ) from None
+        verified = _authorized_client(context)
+        # with an authorizer, who the client is comes from its token: a clientId it names is ignored
+        client_id = verified if verified is not None else _claimed_client(raw)
         identity = context.get("identity") or {}
         user_agent = _header(raw, "User-Agent") or identity.get("userAgent")
         metadata = {
@@ -89,11 +115,17 @@ class ConnectRequest:
             connection_id=connection_id,
             client_id=client_id,
             metadata={name: value for name, value in metadata.items() if isinstance(value, str) and value},
+            authenticated=verified is not None,
         )
 
     def item(self, *, now: float, ttl_seconds: float) -> ConnectionItem:
         return ConnectionItem.opened_at(
-            now, ttl_seconds, connectionId=self.connection_id, clientId=self.client_id, **self.metadata
+            now,
+            ttl_seconds,
+            connectionId=self.connection_id,
+            clientId=self.client_id,
+            authenticated=self.authenticated,
+            **self.metadata,
         )
 
 

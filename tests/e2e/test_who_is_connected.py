@@ -110,6 +110,8 @@ def test_connected_now_lists_exactly_the_open_connections(tmp_path):
             everyone = json.loads(subprocess.run(who, check=True, capture_output=True, text=True).stdout)
             assert {(c["connection"], c["client"]) for c in everyone["connections"]} == expected
             assert everyone["statistics"]["bytesScanned"] > 0
+            # no authorizer (AuthMode none): no client id is a verified token's claim
+            assert {c["verified"] for c in everyone["connections"]} == {None}
             gamma = json.loads(
                 subprocess.run([*who, "--client", "gamma"], check=True, capture_output=True, text=True).stdout
             )
@@ -117,7 +119,7 @@ def test_connected_now_lists_exactly_the_open_connections(tmp_path):
                 pair for pair in expected if pair[1] == "gamma"
             }
             printed = subprocess.run(who[:-1], check=True, capture_output=True, text=True).stdout
-            assert printed.splitlines()[0].split() == ["client", "connection", "since", "source"]
+            assert printed.splitlines()[0].split() == ["client", "verified", "connection", "since", "source"]
             assert printed.splitlines()[-1] == "18 connected"
             # what the queries scanned is on the bill (Logs Insights bills per GB scanned)
             status, bill = management(stack, "GET", "/_local/bill")

@@ -48,6 +48,7 @@ def test_accepted_connection_is_stored_with_its_metadata(connect, dynamodb, tabl
         "createdAt": {"N": "1730212321789"},
         "ttl": {"N": str(1_730_212_321 + 24 * 3600)},
         "clientId": {"S": "dashboard-7.eu:ops@team_a"},
+        "authenticated": {"BOOL": False},  # no authorizer: the clientId is only claimed
         "sourceIp": {"S": "203.0.113.24"},
         "userAgent": {"S": "Mozilla/5.0 (X11; Linux x86_64) incident-dashboard/4.2"},
         "stage": {"S": "prod"},

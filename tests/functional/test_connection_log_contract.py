@@ -28,7 +28,8 @@ def _function_of_log_group(template: Any, logical_id: str) -> str:
 @pytest.fixture
 def written(invoke, event, aws, dynamodb, template, output) -> dict[str, set[str]]:
     """The fields of every line each function writes across a connection's life: a refused and
-    a failed connect, an accepted one, its disconnect, and the consumer's events."""
+    a failed connect, an accepted one, its disconnect, and the consumer's events (of a claimed and
+    of a verified client)."""
     fields: dict[str, set[str]] = {}
 
     def note(function: str) -> None:
@@ -47,6 +48,10 @@ def written(invoke, event, aws, dynamodb, template, output) -> dict[str, set[str
     invoke("DisconnectFunction", event("disconnect"))  # already gone
     note("DisconnectFunction")
     invoke("StreamMetricsFunction", event("stream_batch"))  # opened, modified, closed, expired
+    verified = event("stream_batch")  # a connection whose clientId is a verified token's claim
+    verified["Records"] = verified["Records"][:1]
+    verified["Records"][0]["dynamodb"]["NewImage"]["authenticated"] = {"BOOL": True}
+    invoke("StreamMetricsFunction", verified)
     note("StreamMetricsFunction")
     return fields
 

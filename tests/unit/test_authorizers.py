@@ -25,7 +25,7 @@ from local_stack.apigateway.authorizers import (
 
 EVENTS = Path(__file__).parent.parent / "events"
 CONNECT = json.loads((EVENTS / "connect.json").read_text())
-REQUEST = json.loads((EVENTS / "authorizer_request.json").read_text())
+REQUEST = json.loads((EVENTS / "authorizer_request_documented.json").read_text())
 ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/$connect"
 
 

@@ -191,3 +191,31 @@ def test_the_model_bills_the_alarm_metrics_and_dashboards_the_meter_bills():
     facts = capacity.template_facts(0)
     assert (facts.alarm_metrics, facts.dashboards) == (monthly["alarms"], monthly["dashboards"])
     assert monthly["alarms"] >= len(load_template().of_type("AWS::CloudWatch::Alarm")) > 0
+
+
+def test_an_authorizer_adds_one_short_invocation_per_connect_and_nothing_else():
+    plain, authorized = Load(10, 60), Load(10, 60, auth_mode="cognito")
+    plain_usage, authorized_usage = capacity.usage_per_second(plain), capacity.usage_per_second(authorized)
+    assert authorized_usage.lambda_requests == pytest.approx(plain_usage.lambda_requests + 10)
+    assert authorized_usage.lambda_gb_seconds > plain_usage.lambda_gb_seconds
+    assert authorized_usage.dynamodb_write_units == plain_usage.dynamodb_write_units
+    assert authorized_usage.api_messages == plain_usage.api_messages  # API Gateway bills no authorizer call
+    # the opened line's "authenticated": true, one of a connection's two records
+    assert authorized_usage.log_bytes == pytest.approx(plain_usage.log_bytes + 20 * 21 / 2)
+    assert estimate(authorized).concurrency["AuthorizerFunction"] == pytest.approx(
+        10 * capacity.AUTHORIZER_SECONDS
+    )
+    assert estimate(plain).concurrency["AuthorizerFunction"] == 0
+
+
+def test_the_tracker_with_an_authorizer_stays_within_its_goal_at_the_reference_mix():
+    reference = {"connects_per_second": 100, "mean_lifetime_seconds": 900, "ttl_share": 0.05}
+    plain = capacity.per_million_connections(Load(**reference))["tracker"]
+    authorized = capacity.per_million_connections(Load(**reference, auth_mode="cognito"))["tracker"]
+    assert plain <= 2.50
+    assert plain < authorized <= 2.75
+
+
+def test_an_unknown_auth_mode_is_refused():
+    with pytest.raises(CapacityError, match="auth-mode"):
+        Load(10, 60, auth_mode="iam")

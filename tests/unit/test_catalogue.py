@@ -27,6 +27,8 @@ CONTRACT = {  # docs/architecture.md, "Metric catalogue"
     "StaleConnectionsSwept": "Count",
     "GoneConnectionsSwept": "Count",
     "DuplicateConnectionsClosed": "Count",
+    # added with identity (DESIGN, "Identity"): tokens the $connect authorizer refused
+    "ConnectUnauthorized": "Count",
 }
 
 
