@@ -37,7 +37,7 @@ from local_stack.dashboard.server import DashboardServer
 from local_stack.dashboard.terminal import StoreReader, show, status
 from local_stack.dashboard.widgets import widgets
 from local_stack.dynamodb.ttl import TtlEmulator
-from local_stack.emulated import function_concurrency, notices
+from local_stack.emulated import EMULATED, function_concurrency, notices
 from local_stack.events.schedules import Schedule
 from local_stack.faults import access_key
 from local_stack.logs.delivery import LogShipper, logs_notice
@@ -51,6 +51,7 @@ from sam_template.logging_config import LogSettings
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
 from sam_template.outputs import resolved_outputs
 from sam_template.parameters import check_overrides
+from sam_template.rules import broken_rules
 from sam_template.schedules import schedules
 from sam_template.websocket import (
     detailed_metrics,
@@ -109,6 +110,10 @@ class LocalStack:
             written = replace(written, path=written.path.resolve())
         self.written = written  # as its author wrote it (parameters, defaults)
         check_overrides(written, options.parameter_overrides)  # ValueError: the stack cannot start
+        # the template's Rules, as CloudFormation evaluates them before it creates the stack
+        broken = broken_rules(written, self._parameters())
+        if broken:
+            raise ValueError("; ".join(f"rule {name}: {why}" for name, why in broken.items()))
         # the resources a deployment with these parameters has (their Condition holds); SAM expands
         # the template with them, as `sam deploy --parameter-overrides` has it expanded
         self.template = deployed(expand(written, self._parameters()), self._parameters())
@@ -140,8 +145,7 @@ class LocalStack:
                 except Unresolvable as exc:
                     # a reference to a resource the stack does not provision (already named "not
                     # emulated"): the variable is left out and said at start, the stack still starts
-                    target = str(exc).split(" ", 1)[-1].split(".", 1)[0]
-                    kind = self.template.resources.get(target, {}).get("Type")
+                    kind = self.template.resources.get(exc.resource, {}).get("Type")
                     if kind is None or kind in EMULATED:
                         raise ValueError(
                             f"the local stack cannot resolve {logical_id}'s {name}: {exc}"

@@ -36,7 +36,12 @@ def resource_named(value: Any) -> str | None:  # noqa: ANN401
 
 
 class Unresolvable(ValueError):
-    """A reference the local deployment has no value for (named in the message)."""
+    """A reference the local deployment has no value for (named in the message); ``resource``: the
+    logical id (or parameter) it names."""
+
+    def __init__(self, reference: str, resource: str) -> None:
+        super().__init__(reference)
+        self.resource = resource
 
 
 _SUB_REFERENCE = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -55,11 +60,11 @@ class Deployment:
         for table in (self.parameters, self.refs, PSEUDO_PARAMETERS):
             if name in table:
                 return table[name]
-        raise Unresolvable(f"!Ref {name}")
+        raise Unresolvable(f"!Ref {name}", name)
 
     def getatt(self, name: str, attribute: str) -> str:
         if (name, attribute) not in self.attributes:
-            raise Unresolvable(f"!GetAtt {name}.{attribute}")
+            raise Unresolvable(f"!GetAtt {name}.{attribute}", name)
         return self.attributes[(name, attribute)]
 
     def resolve(self, value: Any) -> Any:  # noqa: ANN401, PLR0911 - any CloudFormation value, one return per function

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from local_stack.awslambda.environments import FunctionError
 from sam_template.websocket import authorizer_function, connect_authorization
 
 if TYPE_CHECKING:
@@ -251,9 +252,8 @@ class ConnectAuthorizer:
         started = time.monotonic()
         try:
             response = await invoke(self.function, event)
-        except Exception:  # noqa: BLE001 - any function error or timeout is API Gateway's 500
-            self.counts["failed"] += 1
-            return FAILED
+        except Exception as exc:  # noqa: BLE001 - any failure to run it is answered (_failed)
+            return self._failed(exc)
         latency_ms = int((time.monotonic() - started) * 1000)
         try:
             authorizer = integration_context(response, latency_ms)
@@ -266,6 +266,16 @@ class ConnectAuthorizer:
             return FORBIDDEN
         self.counts["allowed"] += 1
         return Verdict(None, authorizer=authorizer, invoked=True)
+
+    def _failed(self, error: Exception) -> Verdict:
+        """An authorizer that did not answer: 500, but for the error message "Unauthorized", which
+        API Gateway answers 401 Unauthorized ("Use API Gateway Lambda authorizers", the example
+        authorizer functions: ``raise Exception("Unauthorized")``)."""
+        if isinstance(error, FunctionError) and error.error_message == "Unauthorized":
+            self.counts["unauthorized"] += 1
+            return Verdict(401, '{"message":"Unauthorized"}', invoked=True)
+        self.counts["failed"] += 1
+        return FAILED
 
 
 def connect_authorizer(

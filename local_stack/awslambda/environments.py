@@ -144,7 +144,12 @@ class IdleShutdown(Periodic):
 
 class FunctionError(RuntimeError):
     """The invocation failed: the handler raised, the environment crashed or the function timed out
-    (Lambda reports a function error; the details are in the function log)."""
+    (Lambda reports a function error; the details are in the function log). ``error_message``: the
+    ``errorMessage`` of the handler's error response, when the handler raised."""
+
+    def __init__(self, message: str, error_message: str | None = None) -> None:
+        super().__init__(message)
+        self.error_message = error_message
 
 
 class FunctionThrottled(FunctionError):
@@ -421,8 +426,11 @@ class LocalFunctions:
         self._idle[logical_id].put(environment)
         if not succeeded:
             self.errors[logical_id] += 1
-            kind = response.get("errorType", "an error") if isinstance(response, dict) else "an error"
-            raise FunctionError(f"{logical_id} raised {kind}; see the functions' log")
+            error = response if isinstance(response, dict) else {}
+            raise FunctionError(
+                f"{logical_id} raised {error.get('errorType', 'an error')}; see the functions' log",
+                error_message=str(error["errorMessage"]) if "errorMessage" in error else None,
+            )
         return response
 
     def _replace(self, logical_id: str, environment: ExecutionEnvironment, reason: str) -> None:

@@ -16,7 +16,9 @@ from botocore.config import Config
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from local_stack.cognito.tokens import find_pool, issue_token
 from local_stack.dashboard.terminal import MetricsReader
+from local_stack.harness.process import StackProcess
 from tests.e2e.conftest import start_stack
 from tests.waiting import wait_for
 
@@ -176,14 +178,25 @@ def test_stack_stops_cleanly_on_sigterm(stack):
 
 
 def test_a_client_over_its_limit_loses_its_oldest_socket(tmp_path):
-    stack = start_stack(tmp_path, "--max-per-client", "2", "--batch-window", "0.2")
+    # de-duplication needs verified identities (the template's rule): clients present tokens
+    stack = start_stack(
+        tmp_path,
+        "--max-per-client",
+        "2",
+        "--batch-window",
+        "0.2",
+        "--parameter-overrides",
+        "AuthMode=cognito",
+    )
+    pool = find_pool(stack.log_path.parent / "stack.json")
+    alice, bob = (f"{stack.url}?token={issue_token(pool, user)}" for user in ("alice", "bob"))
     loop = asyncio.new_event_loop()
     run = loop.run_until_complete
     try:
-        oldest = run(connect(f"{stack.url}?clientId=alice", ping_interval=None))
-        other = run(connect(f"{stack.url}?clientId=bob", ping_interval=None))
-        middle = run(connect(f"{stack.url}?clientId=alice", ping_interval=None))
-        newest = run(connect(f"{stack.url}?clientId=alice", ping_interval=None))
+        oldest = run(connect(alice, ping_interval=None))
+        other = run(connect(bob, ping_interval=None))
+        middle = run(connect(alice, ping_interval=None))
+        newest = run(connect(alice, ping_interval=None))
 
         # API Gateway closes alice's oldest socket (through @connections DELETE)...
         with pytest.raises(ConnectionClosed):
@@ -196,6 +209,13 @@ def test_a_client_over_its_limit_loses_its_oldest_socket(tmp_path):
     finally:
         loop.close()
         stack.stop()
+
+
+def test_de_duplication_without_verified_identities_is_refused_at_start(tmp_path):
+    stack = StackProcess(tmp_path / "functions.log", "--max-per-client", "2")
+    with pytest.raises(RuntimeError, match="DeduplicationNeedsVerifiedIdentities"):
+        stack.wait_ready()
+    assert stack.process.wait(timeout=30) != 0
 
 
 def test_idle_connections_are_closed_as_api_gateway_closes_them(tmp_path):

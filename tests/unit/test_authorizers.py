@@ -22,6 +22,7 @@ from local_stack.apigateway.authorizers import (
     method_arn,
     missing_identity,
 )
+from local_stack.awslambda.environments import FunctionError
 
 EVENTS = Path(__file__).parent.parent / "events"
 CONNECT = json.loads((EVENTS / "connect.json").read_text())
@@ -206,13 +207,13 @@ def test_an_output_api_gateway_cannot_use_is_malformed(output):
 
 
 # ----- the decision ----------------------------------------------------------------------------
-def _decide(response: object, sources: list[str] | None = None, raises: bool = False):
+def _decide(response: object, sources: list[str] | None = None, raises: Exception | None = None):
     calls = []
 
     async def invoke(function: str, event: dict) -> object:
         calls.append((function, event))
-        if raises:
-            raise RuntimeError("Task timed out after 2.00 seconds")
+        if raises is not None:
+            raise raises
         return response
 
     authorizer = ConnectAuthorizer(
@@ -243,9 +244,25 @@ def test_missing_identity_is_401_and_the_function_is_not_invoked():
     assert (verdict.status, calls, counts["unauthorized"]) == (401, [], 1)
 
 
-def test_a_failing_or_timed_out_function_is_500():
-    verdict, calls, counts = _decide(None, raises=True)
+@pytest.mark.parametrize(
+    "error",
+    [
+        FunctionError("AuthFunction: Task timed out after 2.00 seconds"),
+        FunctionError("AuthFunction raised KeyError", error_message="'token'"),
+        RuntimeError("the environment could not start"),
+    ],
+    ids=["timed out", "raised", "not run"],
+)
+def test_a_failing_or_timed_out_function_is_500(error):
+    verdict, calls, counts = _decide(None, raises=error)
     assert (verdict.status, len(calls), counts["failed"]) == (500, 1, 1)
+
+
+def test_a_function_failing_with_unauthorized_is_401():
+    # raise Exception("Unauthorized"), as the developer guide's example authorizers do
+    error = FunctionError("AuthFunction raised Exception", error_message="Unauthorized")
+    verdict, calls, counts = _decide(None, raises=error)
+    assert (verdict.status, len(calls), counts["unauthorized"], counts["failed"]) == (401, 1, 1, 0)
 
 
 def test_a_malformed_output_is_500():
