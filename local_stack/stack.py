@@ -15,7 +15,7 @@ from typing import Any
 
 from local_stack.apigateway.certificate import make_certificate, server_context
 from local_stack.apigateway.websocket import Gateway
-from local_stack.awslambda.environments import IdleShutdown, LocalFunctions, MetricShipper
+from local_stack.awslambda.environments import IdleShutdown, LocalFunctions
 from local_stack.awslambda.event_source_mapping import (
     POLL_INTERVAL_SECONDS,
     StreamPoller,
@@ -26,6 +26,7 @@ from local_stack.awslambda.logging_config import LogSettings
 from local_stack.awslambda.runtime import emulation_variables, install_requirements, reserved_variables
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.service_metrics import QueueDepths
+from local_stack.cloudwatch.shipper import MetricShipper
 from local_stack.cloudwatch.store import MetricStore
 from local_stack.cost.endpoint import CLOUDWATCH_SERVICE_KEY, LAMBDA_SERVICE_KEY, TTL_KEY
 from local_stack.cost.meter import Meter, summary
@@ -231,9 +232,9 @@ class LocalStack:
         self._log = self.options.log_path.open("a", encoding="utf-8")
         self.cloudwatch = aws.client("cloudwatch", endpoint)
         self.store = MetricStore()  # every data point with its values: percentiles, alarms
-        self.shipper = MetricShipper(aws.client("cloudwatch", endpoint), store=self.store)
+        self.shipper = MetricShipper(aws.client("cloudwatch", endpoint, validate=False), store=self.store)
         self.shipper.start()
-        self.functions = LocalFunctions(self.template, self.shipper, self._log)
+        self.functions = LocalFunctions(self.template, self._log, self.shipper)
         self.meter = Meter(self.template, endpoint)  # what the run would cost on AWS
         self.functions.meter = self.meter
 
@@ -263,7 +264,7 @@ class LocalStack:
         self.functions.metrics.api = (self.gateway.api_id, stage, detailed_metrics(self.template, apis[0]))
         self.gateway.controls.on_faults = self.moto.inject
         self._deployment = self.deployment(stage)  # what the template's references resolve to here
-        self.logs = LogShipper(aws.client("logs", endpoint))  # every function line, to CloudWatch Logs
+        self.logs = LogShipper(aws.client("logs", endpoint, validate=False))  # every function line
         provision_logs(self.template, self._deployment, aws.client("logs", endpoint))
         self.logs.start()
         self.functions.log_sink = self.logs.deliver

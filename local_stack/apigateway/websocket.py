@@ -239,11 +239,10 @@ class Gateway:
         Metrics as API Gateway publishes them: ``IntegrationLatency`` of every call; a function
         error or a throttle is a 4XX/5XX response from the integration (``IntegrationError``), and
         a throttle — Lambda refusing the call — also an error calling it (``ExecutionError``)."""
-        loop = asyncio.get_running_loop()
         route = event["requestContext"]["routeKey"]
         started = time.monotonic()
         try:
-            response = await loop.run_in_executor(self._executor, self._functions.invoke, logical_id, event)
+            response = await self._functions.invoke_async(logical_id, event)
         except Exception as exc:  # noqa: BLE001 - a function error is API Gateway's 500
             self.metrics.gateway("IntegrationError", route=route)
             if isinstance(exc, FunctionThrottled):
