@@ -19,6 +19,7 @@ whatever else it pulled in (the stack's own modules cost ~6 MB a process).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -255,6 +256,20 @@ def serve(connection: Connection, code: HandlerCode, logical_id: str, environmen
         connection.send_bytes(pickle.dumps((*outcome, events.take(), max_memory_mb), pickle.HIGHEST_PROTOCOL))
 
 
+@functools.cache
+def _context_fields(function_name: str) -> dict[str, Any]:
+    """What the context object says of the function and its environment: the same for every
+    invocation of this environment, read from the variables Lambda set once (a handler changing
+    ``os.environ`` does not change its context, as on Lambda)."""
+    return {
+        "function_name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", function_name),
+        "memory_limit_in_mb": int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")),
+        "log_group_name": os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
+        "log_stream_name": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", ""),
+        "function_version": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    }
+
+
 def run(
     handler: Callable[[dict[str, Any], Any], Any],
     function_name: str,
@@ -268,13 +283,9 @@ def run(
 ) -> tuple[bool, Any]:
     """(succeeded, response or error document) of one invocation in this environment."""
     context = LambdaContext(
-        function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", function_name),
-        memory_limit_in_mb=int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")),
+        **_context_fields(function_name),
         aws_request_id=request_id,
         invoked_function_arn=invoked_arn,
-        log_group_name=os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
-        log_stream_name=os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", ""),
-        function_version=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
         deadline_ms=deadline_ms,
     )
     try:

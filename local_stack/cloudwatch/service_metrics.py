@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 # one-minute data, as the services publish them
 _RESOLUTION = 60
+_UNITS = {key: metric.unit for key, metric in AWS_METRICS.items()}
+_LAMBDA_UNITS = tuple(
+    _UNITS[("AWS/Lambda", name)] for name in ("Invocations", "Errors", "Duration", "ConcurrentExecutions")
+)
 
 
 class ServiceMetrics:
@@ -51,7 +55,7 @@ class ServiceMetrics:
                 (
                     name,
                     tuple(dimensions.items()),
-                    AWS_METRICS[(namespace, name)].unit,
+                    _UNITS[(namespace, name)],
                     float(value),
                     _RESOLUTION,
                 )
@@ -61,14 +65,17 @@ class ServiceMetrics:
 
     # ----- AWS/Lambda ----------------------------------------------------------------------------
     def invocation(self, function: str, milliseconds: float, *, failed: bool, concurrent: int) -> None:
-        name = {"FunctionName": function}
-        self.publish_many(
+        """Every invocation's four values (the one call per invocation: its values built directly)."""
+        name = (("FunctionName", function),)
+        invocations, errors, duration, concurrency = _LAMBDA_UNITS
+        self._sink.put_values(
             "AWS/Lambda",
+            time.time(),
             [
-                ("Invocations", name, 1),
-                ("Errors", name, 1 if failed else 0),
-                ("Duration", name, milliseconds),
-                ("ConcurrentExecutions", name, concurrent),
+                ("Invocations", name, invocations, 1.0, _RESOLUTION),
+                ("Errors", name, errors, 1.0 if failed else 0.0, _RESOLUTION),
+                ("Duration", name, duration, float(milliseconds), _RESOLUTION),
+                ("ConcurrentExecutions", name, concurrency, float(concurrent), _RESOLUTION),
             ],
         )
 

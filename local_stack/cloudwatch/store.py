@@ -90,6 +90,8 @@ class MetricStore:
         self._points: dict[tuple[str, str, Dimensions], dict[int, _Second]] = defaultdict(dict)
         self._units: dict[tuple[str, str, Dimensions], str] = {}
         self._totals: dict[tuple[str, str, Dimensions], float] = defaultdict(float)
+        # a metric's key by its dimensions as published (``record_values``): sorted once
+        self._keys: dict[tuple[str, str, Dimensions], tuple[str, str, Dimensions]] = {}
 
     def record(self, namespace: str, data: list[dict[str, Any]]) -> None:
         """Keep ``PutMetricData``-shaped data (``Values``/``Counts``, ``Value`` or ``StatisticValues``)."""
@@ -122,7 +124,9 @@ class MetricStore:
         second_stamp = int(stamp)
         with self._lock:
             for name, dimensions, unit, value, _ in values:
-                key = metric_key(namespace, name, dimensions)
+                key = self._keys.get((namespace, name, dimensions))
+                if key is None:
+                    key = self._keys[namespace, name, dimensions] = metric_key(namespace, name, dimensions)
                 self._units.setdefault(key, unit)
                 by_second = self._points[key]
                 second = by_second.get(second_stamp)
