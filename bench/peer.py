@@ -36,7 +36,7 @@ APP = Path(ROOT, "bench", "peer_app")
 PACKAGES = {"serverless": "3.38", "serverless-offline": "13.9"}
 CONNECTIONS = 1_000
 AT_ONCE = 20
-WARM_UP = 200
+WARM_UP = CONNECTIONS  # a whole round each: Node's JIT is still warming after a few hundred
 ROUNDS = 3
 
 
@@ -228,7 +228,7 @@ def run() -> dict[str, float]:
             local_url = stack.wait_ready()["url"]
             urls = {"serverless-offline": peer.url, "local stack": local_url}
             pids = {"serverless-offline": peer.process.pid, "local stack": stack.process.pid}
-            for url in urls.values():  # warm: every environment the load scales out to is started
+            for url in urls.values():  # warm: every environment started, the JIT compiled
                 measure(url, WARM_UP)
             rates: dict[str, list[Rate]] = {name: [] for name in urls}
             for number in range(ROUNDS):
