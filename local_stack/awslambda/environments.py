@@ -359,10 +359,10 @@ class LocalFunctions:
             if not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one
                 self._replace(logical_id, environment, "environment exited while idle")
                 environment = await asyncio.to_thread(self._take, logical_id)
-            if not environment.initialised:  # its cold start: the Init phase
-                await asyncio.to_thread(environment.initialise)
             request_id, timeout = self._started(logical_id)
             try:
+                if not environment.initialised:  # its cold start: the Init phase, waited for in a thread
+                    await asyncio.to_thread(environment.initialise)
                 outcome = await environment.invoke_async(event, timeout, request_id, self._arn(logical_id))
             except (TimeoutError, EnvironmentLost) as exc:
                 self._lost(logical_id, environment, request_id, concurrent, exc)
