@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, each reported as ratios against its same-run baseline.
 
-``python -m bench [connect|stream|local|cost]`` runs some of them; ``python -m bench soak [options]``
+``python -m bench [connect|stream|local|cost|peer]`` runs some of them; ``python -m bench soak [options]``
 runs the 30-minute soak (not part of ``make bench``: see ``bench/soak.py``).
 """
 
@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import sys
 
-from bench import connect, cost, local, soak, stream
+from bench import connect, cost, local, peer, soak, stream
 
-BENCHMARKS = {"connect": connect.run, "stream": stream.run, "local": local.run, "cost": cost.run}
+BENCHMARKS = {
+    "connect": connect.run,
+    "stream": stream.run,
+    "local": local.run,
+    "cost": cost.run,
+    "peer": peer.run,
+}
 
 
 def main(argv: list[str]) -> int:

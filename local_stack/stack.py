@@ -18,7 +18,7 @@ from local_stack.apigateway.certificate import make_certificate, server_context
 from local_stack.apigateway.connections import ConnectionRegistry
 from local_stack.apigateway.management import ConnectionsApi, ManagementServer
 from local_stack.apigateway.websocket import Gateway
-from local_stack.awslambda.environments import IdleShutdown, LocalFunctions, MetricShipper
+from local_stack.awslambda.environments import IdleShutdown, LocalFunctions
 from local_stack.awslambda.event_source_mapping import (
     POLL_INTERVAL_SECONDS,
     StreamPoller,
@@ -28,6 +28,7 @@ from local_stack.awslambda.event_source_mapping import (
 from local_stack.awslambda.runtime import emulation_variables, install_requirements, reserved_variables
 from local_stack.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local_stack.cloudwatch.service_metrics import QueueDepths
+from local_stack.cloudwatch.shipper import MetricShipper
 from local_stack.cloudwatch.store import MetricStore
 from local_stack.cognito.tokens import remove_stack_file, write_stack_file
 from local_stack.controls import PREFIX, Controls
@@ -257,10 +258,11 @@ class LocalStack:
         moto, provisioned, log = self._start_aws(aws_side)
         endpoint = moto.endpoint
         store = MetricStore()  # every data point with its values: percentiles, alarms
-        shipper = MetricShipper(aws.client("cloudwatch", endpoint), store=store)
+        # the shippers' requests are the stack's own, well-formed: botocore's parameter check skipped
+        shipper = MetricShipper(aws.client("cloudwatch", endpoint, validate=False), store=store)
         shipper.start()
         parts.callback(shipper.stop)
-        logs = LogShipper(aws.client("logs", endpoint))  # every function line, to CloudWatch Logs
+        logs = LogShipper(aws.client("logs", endpoint, validate=False))  # every function line
         logs.start()
         parts.callback(logs.stop)
         meter = Meter(self.template, endpoint)  # what the run would cost on AWS
@@ -272,8 +274,8 @@ class LocalStack:
         stage = options.stage or stage_name(self.template, api, self._parameters()) or "prod"
         functions = LocalFunctions(
             self.template,
-            shipper,
             log,
+            shipper,
             meter=meter,
             log_sink=logs.deliver,
             api=(api_id, stage, detailed_metrics(self.template, api)),

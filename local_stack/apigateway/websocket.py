@@ -19,7 +19,6 @@ import base64
 import contextlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -88,7 +87,6 @@ class Gateway:
             authorizer  # $connect's Lambda REQUEST authorizer (local_stack.apigateway.authorizers)
         )
         self._pending: dict[int, tuple[str, float]] = {}
-        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda")
         self._server: Server | None = None
 
     # ----- lifecycle ---------------------------------------------------------------------------
@@ -140,7 +138,6 @@ class Gateway:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        self._executor.shutdown(wait=True)
 
     # ----- integrations ------------------------------------------------------------------------
     async def _invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -163,10 +160,8 @@ class Gateway:
         return response if isinstance(response, dict) else {"statusCode": 200}
 
     async def _run(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
-        """A function's answer, invoked from the gateway's own threads (raises when it fails)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._functions.invoke, logical_id, event
-        )
+        """A function's answer, awaited on the gateway's loop (raises when it fails)."""
+        return await self._functions.invoke_async(logical_id, event)
 
     # ----- $connect ----------------------------------------------------------------------------
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:

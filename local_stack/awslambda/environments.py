@@ -5,24 +5,31 @@ Lambda's own lines (START, END, REPORT) pass the function's logging configuratio
 (``lambda_logs``) as CloudWatch Logs would receive them, into :meth:`LocalFunctions.log_event`:
 EMF documents become metrics in the emulated CloudWatch (shipped in the background, as CloudWatch
 Logs extracts them after the fact), every other event goes to the log file.
+
+The gateway's invocations (:meth:`LocalFunctions.invoke_async`) run on its event loop: the loop
+waits on the environment's pipe, so an invocation takes no thread and no hand-over between threads;
+the other callers (event source mappings, schedules, controls) wait in their own threads
+(:meth:`LocalFunctions.invoke`). Both run the same steps around the environment's answer.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
 import multiprocessing
-import queue
+import pickle
 import threading
 import time
 import uuid
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from local_stack.awslambda import logging_config as lambda_logs
+from local_stack.awslambda.pool import Pool
 from local_stack.awslambda.runtime import relative_paths, reserved_variables
 from local_stack.awslambda.worker import serve
 from local_stack.cloudwatch import emf
 from local_stack.cloudwatch.service_metrics import ServiceMetrics
+from local_stack.cloudwatch.shipper import MetricSink, NoMetrics
 from local_stack.cost.meter import Meter
 from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION, HandlerCode
@@ -30,103 +37,9 @@ from sam_template.logging_config import LogSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
     from pathlib import Path
 
-    from local_stack.cloudwatch.store import MetricStore
     from sam_template.model import Template
-
-# PutMetricData takes at most 1,000 data per call.
-_DATA_PER_CALL = 1000
-# How often the metric store drops what is older than its retention.
-TRIM_SECONDS = 60.0
-
-
-class MetricShipper(Periodic):
-    """Moves EMF documents into the emulated CloudWatch from a background thread, as CloudWatch
-    Logs extracts them from the log after the fact.
-
-    Values are aggregated per metric and second into ``StatisticValues`` (sample count, sum,
-    minimum, maximum) before ``PutMetricData``: one second is the finest resolution CloudWatch
-    stores ("high-resolution metrics"), and moto keeps one object per value it is given, which
-    made every status query slower as a long run went on. Percentiles come from the values
-    themselves (``MetricStore``), which has them at once; the emulated CloudWatch gets them once a
-    second (every tenth of a second, under load, it took ~30 ``PutMetricData`` requests a second
-    from moto, which also serves every function's DynamoDB requests).
-    """
-
-    name = "emf-to-cloudwatch"
-
-    def __init__(self, cloudwatch: Any, period: float = 1.0, store: MetricStore | None = None) -> None:  # noqa: ANN401
-        super().__init__(period)
-        self._cloudwatch = cloudwatch
-        self.store = store  # every value, for percentiles and alarm evaluation
-        self._trimmed = time.time()
-        self._data: queue.Queue[tuple[str, list[dict[str, Any]]]] = queue.Queue()
-        self._idle = threading.Event()
-        self._idle.set()
-
-    def put(self, namespace: str, data: list[dict[str, Any]]) -> None:
-        if self.store is not None:
-            self.store.record(namespace, data)
-        self._idle.clear()
-        self._data.put((namespace, data))
-
-    def round(self) -> None:
-        now = time.time()
-        if self.store is not None and now - self._trimmed >= TRIM_SECONDS:
-            self.store.trim(now)  # older than the store's retention: dropped
-            self._trimmed = now
-        aggregated: dict[tuple[str, str, tuple[tuple[str, str], ...], str, datetime, int], list[float]] = {}
-        while True:
-            try:
-                namespace, data = self._data.get_nowait()
-            except queue.Empty:
-                break
-            for datum in data:
-                dimensions = tuple((d["Name"], d["Value"]) for d in datum["Dimensions"])
-                second = datum["Timestamp"].replace(microsecond=0)
-                # one-second points (as EMF metrics were always shipped here) unless the datum says
-                # otherwise: AWS service metrics are one-minute data (see ServiceMetrics)
-                resolution = int(datum.get("StorageResolution", 1))
-                key = (namespace, datum["MetricName"], dimensions, datum["Unit"], second, resolution)
-                stats = aggregated.setdefault(key, [0.0, 0.0, math.inf, -math.inf])
-                for value in datum["Values"]:
-                    stats[0] += 1
-                    stats[1] += value
-                    stats[2] = min(stats[2], value)
-                    stats[3] = max(stats[3], value)
-        by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for (namespace, name, dimensions, unit, second, resolution), (
-            count,
-            total,
-            low,
-            high,
-        ) in aggregated.items():
-            by_namespace[namespace].append(
-                {
-                    "MetricName": name,
-                    "Dimensions": [{"Name": n, "Value": v} for n, v in dimensions],
-                    "Timestamp": second,
-                    "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high},
-                    "Unit": unit,
-                    "StorageResolution": resolution,
-                }
-            )
-        for namespace, data in by_namespace.items():
-            for start in range(0, len(data), _DATA_PER_CALL):
-                self._cloudwatch.put_metric_data(
-                    Namespace=namespace, MetricData=data[start : start + _DATA_PER_CALL]
-                )
-        if self._data.empty():
-            self._idle.set()
-
-    def flush(self, timeout: float = 10.0) -> None:
-        self._idle.wait(timeout)
-
-    def stop(self) -> None:
-        super().stop()
-        self.round()
 
 
 class IdleShutdown(Periodic):
@@ -244,7 +157,7 @@ class ExecutionEnvironment:
         started = time.monotonic()  # Duration: the Invoke phase only, not Init
         deadline_ms = time.time() * 1000 + timeout * 1000  # the context counts down to it
         try:
-            self._connection.send((event, request_id, deadline_ms, arn))
+            self._connection.send_bytes(_pickled(event, request_id, deadline_ms, arn))
             outcome: tuple[bool, Any, list[str], int] = self._receive(timeout)
         except TimeoutError:  # an OSError too: not a lost environment but a timed-out invocation
             raise
@@ -254,10 +167,67 @@ class ExecutionEnvironment:
             self.duration_ms = (time.monotonic() - started) * 1000
         return outcome
 
+    async def invoke_async(
+        self, event: dict[str, Any], timeout: float, request_id: str, arn: str
+    ) -> tuple[bool, Any, list[str], int]:
+        """:meth:`invoke` of an initialised environment, awaited on the running event loop: the
+        loop waits for the answer on the environment's pipe."""
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        deadline_ms = time.time() * 1000 + timeout * 1000
+        answered: asyncio.Future[None] = loop.create_future()
+        descriptor = self._connection.fileno()
+        loop.add_reader(descriptor, _settle, answered)
+        timer = loop.call_later(timeout, _expire, answered)
+        try:
+            try:
+                self._connection.send_bytes(_pickled(event, request_id, deadline_ms, arn))
+            except OSError as exc:
+                raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
+            try:
+                await answered
+            except TimeoutError:
+                self.stop()
+                raise
+            try:
+                outcome: tuple[bool, Any, list[str], int] = self._connection.recv()
+            except (EOFError, OSError) as exc:
+                self.process.join(1)
+                raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
+        finally:
+            timer.cancel()
+            loop.remove_reader(descriptor)
+            self.duration_ms = (time.monotonic() - started) * 1000
+        return outcome
+
     def stop(self) -> None:
         self.process.kill()
         self.process.join(5)
         self._connection.close()
+
+
+def _pickled(event: dict[str, Any], request_id: str, deadline_ms: float, arn: str) -> bytes:
+    """An invocation as the worker's ``Connection.recv`` reads it: pickled once, with the plain
+    pickler (``Connection.send`` builds a ``ForkingPickler`` for every message)."""
+    return pickle.dumps((event, request_id, deadline_ms, arn), pickle.HIGHEST_PROTOCOL)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    """The environment's pipe has something to read: its answer, or the end of a crashed one."""
+    if not future.done():
+        future.set_result(None)
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    """The function's timeout passed without an answer."""
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A shielded invocation's outcome is taken even when its caller stopped waiting."""
+    if not task.cancelled():
+        task.exception()
 
 
 class LocalFunctions:
@@ -272,13 +242,17 @@ class LocalFunctions:
     The environment freed last is the one used next (a few stay busy and the others idle, as
     Lambda routes to warm environments), and one unused for ``IDLE_SHUTDOWN_SECONDS`` is shut down
     (:meth:`shut_down_idle`, run by :class:`IdleShutdown`): a burst's environments do not stay.
+
+    ``metrics``: where the EMF documents of the functions and what Lambda and API Gateway publish
+    about them go (the stack's ``MetricShipper``; none kept without one). The counters
+    (``invocations``, ``errors``, ``replaced``) are changed only here, under the lock; others read them.
     """
 
     def __init__(
         self,
         template: Template,
-        shipper: MetricShipper,
         log: TextIO,
+        metrics: MetricSink | None = None,
         *,
         meter: Meter | None = None,
         log_sink: Callable[[str, str, list[str]], None] | None = None,
@@ -289,9 +263,9 @@ class LocalFunctions:
         log stream, events); ``api``: the WebSocket API whose metrics API Gateway publishes
         (``ServiceMetrics.api``)."""
         self._template = template
-        self._shipper = shipper
+        self._sink: MetricSink = metrics if metrics is not None else NoMetrics()
         # what Lambda (and API Gateway) publish about the invocations
-        self.metrics = ServiceMetrics(shipper.put, api=api)
+        self.metrics = ServiceMetrics(self._sink, api=api)
         self.meter = meter or Meter()
         self.log_sink = log_sink
         # injected faults (``/_local/faults``): logical id -> "throttle" or "crash"
@@ -299,9 +273,10 @@ class LocalFunctions:
         self._busy: dict[str, int] = defaultdict(int)
         self._log = log
         self._log_lock = threading.Lock()
-        self._idle: dict[str, queue.LifoQueue[ExecutionEnvironment]] = {}
+        self._idle: dict[str, Pool[ExecutionEnvironment]] = {}
         self._environments: dict[str, list[ExecutionEnvironment]] = {}
         self._limits: dict[str, int] = {}
+        self._timeouts: dict[str, float] = {}
         self._variables: dict[str, dict[str, str]] = {}  # each function's own environment
         self._dependencies: dict[str, Path] = {}  # where a function's requirements.txt is installed
         self.settings: dict[str, LogSettings] = {}  # each function's logging configuration
@@ -331,9 +306,10 @@ class LocalFunctions:
             }
             if dependencies and logical_id in dependencies:
                 self._dependencies[logical_id] = dependencies[logical_id]
-            self._idle[logical_id] = queue.LifoQueue()
+            self._idle[logical_id] = Pool()
             self._environments[logical_id] = [self._new_environment(logical_id)]
             self._limits[logical_id] = limit
+            self._timeouts[logical_id] = float(self._template.function_timeout(logical_id))
         for logical_id, (environment,) in self._environments.items():
             environment.initialise()
             self._route_init(logical_id, environment)
@@ -344,19 +320,23 @@ class LocalFunctions:
             self._template, logical_id, self._variables[logical_id], self._dependencies.get(logical_id)
         )
 
-    def _take(self, logical_id: str) -> ExecutionEnvironment:
-        """An idle environment; else a new one while the limit allows; else the next one freed."""
-        idle = self._idle[logical_id]
-        try:
-            return idle.get_nowait()
-        except queue.Empty:
-            pass
+    def _scale_out(self, logical_id: str) -> ExecutionEnvironment | None:
+        """A new environment while the function's limit allows one (its Init not waited for)."""
         with self._lock:
             if len(self._environments[logical_id]) < self._limits[logical_id]:
                 environment = self._new_environment(logical_id)
                 self._environments[logical_id].append(environment)
                 return environment
-        return idle.get()
+        return None
+
+    def _take(self, logical_id: str) -> ExecutionEnvironment:
+        """An idle environment; else a new one while the limit allows; else the next one freed."""
+        idle = self._idle[logical_id]
+        environment = idle.get_nowait() or self._scale_out(logical_id) or idle.get()
+        while not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one
+            self._replace(logical_id, environment, "environment exited while idle")
+            environment = idle.get_nowait() or self._scale_out(logical_id) or idle.get()
+        return environment
 
     def environments(self) -> dict[str, list[int]]:
         """The process ids of each function's execution environments."""
@@ -366,6 +346,53 @@ class LocalFunctions:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
         """Invoke synchronously (waiting for a free environment); a handler exception, a crash or a
         timeout raises :class:`FunctionError`, a throttle :class:`FunctionThrottled`."""
+        concurrent = self._admit(logical_id)
+        try:
+            environment = self._take(logical_id)
+            request_id, timeout = self._started(logical_id)
+            try:
+                outcome = environment.invoke(event, timeout, request_id, self._arn(logical_id))
+            except (TimeoutError, EnvironmentLost) as exc:
+                self._lost(logical_id, environment, request_id, concurrent, exc)
+            return self._answered(logical_id, environment, request_id, concurrent, outcome)
+        finally:
+            self._leave(logical_id)
+
+    async def invoke_async(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
+        """:meth:`invoke` awaited on the caller's event loop: waiting for a free environment and for
+        its answer takes no thread (a new environment's start and Init are waited for in one).
+        Shielded: a caller that stops waiting (a client gone mid-handshake) leaves the invocation
+        to finish, as on Lambda, and its environment ready for the next one."""
+        concurrent = self._admit(logical_id)
+        running = asyncio.ensure_future(self._invoke_async(logical_id, event, concurrent))
+        running.add_done_callback(_retrieved)
+        return await asyncio.shield(running)
+
+    async def _invoke_async(self, logical_id: str, event: dict[str, Any], concurrent: int) -> Any:  # noqa: ANN401
+        try:
+            idle = self._idle[logical_id]
+            environment = idle.get_nowait()
+            if environment is None and len(self._environments[logical_id]) < self._limits[logical_id]:
+                environment = await asyncio.to_thread(self._scale_out, logical_id)
+            if environment is None:
+                environment = await idle.get_async()
+            if not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one
+                self._replace(logical_id, environment, "environment exited while idle")
+                environment = await asyncio.to_thread(self._take, logical_id)
+            request_id, timeout = self._started(logical_id)
+            try:
+                if not environment.initialised:  # its cold start: the Init phase, waited for in a thread
+                    await asyncio.to_thread(environment.initialise)
+                outcome = await environment.invoke_async(event, timeout, request_id, self._arn(logical_id))
+            except (TimeoutError, EnvironmentLost) as exc:
+                self._lost(logical_id, environment, request_id, concurrent, exc)
+            return self._answered(logical_id, environment, request_id, concurrent, outcome)
+        finally:
+            self._leave(logical_id)
+
+    # ----- the steps around an invocation ----------------------------------------------------------
+    def _admit(self, logical_id: str) -> int:
+        """A throttle fault refuses the invocation; else it counts as running: how many are now."""
         fault = self.faults.get(logical_id)
         if fault == "throttle":
             self.metrics.throttle(logical_id)
@@ -373,47 +400,75 @@ class LocalFunctions:
         with self._lock:
             self._busy[logical_id] += 1
             concurrent = self._busy[logical_id]
-        try:
-            if fault == "crash":
+        if fault == "crash":
+            with self._lock:
                 self.invocations[logical_id] += 1
                 self.errors[logical_id] += 1
-                self.metrics.invocation(logical_id, 0.0, failed=True, concurrent=concurrent)
-                self.meter.invoked(logical_id, 0.0)
-                self._write([f"{time.strftime('%H:%M:%S')} {logical_id} RuntimeError: crash injected\n"])
-                raise FunctionError(f"{logical_id} raised (crash injected)")
-            return self._invoke(logical_id, event, concurrent)
-        finally:
-            with self._lock:
                 self._busy[logical_id] -= 1
+            self.metrics.invocation(logical_id, 0.0, failed=True, concurrent=concurrent)
+            self.meter.invoked(logical_id, 0.0)
+            self._write([f"{time.strftime('%H:%M:%S')} {logical_id} RuntimeError: crash injected\n"])
+            raise FunctionError(f"{logical_id} raised (crash injected)")
+        return concurrent
 
-    def _invoke(self, logical_id: str, event: dict[str, Any], concurrent: int) -> Any:  # noqa: ANN401
-        timeout = float(self._template.function_timeout(logical_id))
-        environment = self._take(logical_id)
-        while not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one
-            self._replace(logical_id, environment, "environment exited while idle")
-            environment = self._take(logical_id)
-        self.invocations[logical_id] += 1
-        request_id = str(uuid.uuid4())  # Lambda's, fresh for every invocation
-        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
-        try:
-            succeeded, response, events, max_memory_mb = environment.invoke(event, timeout, request_id, arn)
-        except (TimeoutError, EnvironmentLost) as exc:
-            self.metrics.invocation(logical_id, environment.duration_ms, failed=True, concurrent=concurrent)
-            timed_out = isinstance(exc, TimeoutError)
-            self.meter.invoked(logical_id, environment.duration_ms)
-            reason = (
-                f"Task timed out after {timeout:.2f} seconds"
-                if timed_out
-                else f"Runtime exited with error: {exc} (Runtime.ExitError)"
-            )
-            self._route_init(logical_id, environment)
-            status = "timeout" if timed_out else "error"
-            self._route(
-                logical_id, environment, request_id=request_id, events=[], max_memory_mb=0, status=status
-            )
-            self._replace(logical_id, environment, reason)
+    def _leave(self, logical_id: str) -> None:
+        with self._lock:
+            self._busy[logical_id] -= 1
+
+    def _started(self, logical_id: str) -> tuple[str, float]:
+        """An invocation given to an environment: counted; its request id (Lambda's, fresh for every
+        invocation) and the function's timeout."""
+        with self._lock:
+            self.invocations[logical_id] += 1
+        return str(uuid.uuid4()), self._timeouts[logical_id]
+
+    @staticmethod
+    def _arn(logical_id: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+    def response_lost(self, logical_id: str) -> None:
+        """An invocation that ran but whose response never reached its caller (an injected
+        ``lose_response`` fault): a function error, as Lambda counts it."""
+        with self._lock:
             self.errors[logical_id] += 1
-            raise FunctionError(f"{logical_id}: {reason}") from None
+
+    def _lost(
+        self,
+        logical_id: str,
+        environment: ExecutionEnvironment,
+        request_id: str,
+        concurrent: int,
+        exc: TimeoutError | EnvironmentLost,
+    ) -> NoReturn:
+        """The environment timed out or crashed: a function error, and the environment replaced."""
+        timeout = self._timeouts[logical_id]
+        self.metrics.invocation(logical_id, environment.duration_ms, failed=True, concurrent=concurrent)
+        timed_out = isinstance(exc, TimeoutError)
+        self.meter.invoked(logical_id, environment.duration_ms)
+        reason = (
+            f"Task timed out after {timeout:.2f} seconds"
+            if timed_out
+            else f"Runtime exited with error: {exc} (Runtime.ExitError)"
+        )
+        self._route_init(logical_id, environment)
+        status = "timeout" if timed_out else "error"
+        self._route(logical_id, environment, request_id=request_id, events=[], max_memory_mb=0, status=status)
+        self._replace(logical_id, environment, reason)
+        with self._lock:
+            self.errors[logical_id] += 1
+        raise FunctionError(f"{logical_id}: {reason}") from None
+
+    def _answered(
+        self,
+        logical_id: str,
+        environment: ExecutionEnvironment,
+        request_id: str,
+        concurrent: int,
+        outcome: tuple[bool, Any, list[str], int],
+    ) -> Any:  # noqa: ANN401
+        """The environment answered: its log routed, metered, the environment free again; the
+        response, or :class:`FunctionError` when the handler failed."""
+        succeeded, response, events, max_memory_mb = outcome
         self.metrics.invocation(
             logical_id, environment.duration_ms, failed=not succeeded, concurrent=concurrent
         )
@@ -425,7 +480,8 @@ class LocalFunctions:
         environment.idle_since = time.monotonic()
         self._idle[logical_id].put(environment)
         if not succeeded:
-            self.errors[logical_id] += 1
+            with self._lock:
+                self.errors[logical_id] += 1
             error = response if isinstance(response, dict) else {}
             raise FunctionError(
                 f"{logical_id} raised {error.get('errorType', 'an error')}; see the functions' log",
@@ -437,7 +493,7 @@ class LocalFunctions:
         environment.stop()
         with self._lock:
             self._environments[logical_id].remove(environment)
-        self.replaced[logical_id] += 1
+            self.replaced[logical_id] += 1
         # the next invocation starts a new environment (its Init runs again), as on Lambda
         self._write(
             [f"{time.strftime('%H:%M:%S')} {logical_id} {reason}; environment {environment.pid} replaced\n"]
@@ -448,17 +504,10 @@ class LocalFunctions:
         return how many were shut down."""
         now = time.monotonic() if now is None else now
         stopped = []
-        with self._lock:  # no environment is started meanwhile (``_take``)
+        with self._lock:  # no environment is started meanwhile (``_scale_out``)
             for logical_id, idle in self._idle.items():
-                waiting = []
-                while True:
-                    try:
-                        waiting.append(idle.get_nowait())
-                    except queue.Empty:
-                        break
-                waiting.reverse()  # as they were queued: the longest idle first
                 environments = self._environments[logical_id]
-                for environment in waiting:
+                for environment in idle.take_all():  # the longest idle first
                     if now - environment.idle_since >= idle_seconds and len(environments) > 1:
                         environments.remove(environment)
                         stopped.append((logical_id, environment))
@@ -545,7 +594,7 @@ class LocalFunctions:
         document = emf.parse(message)
         if document is not None:
             for namespace, data in emf.metric_data(document):
-                self._shipper.put(namespace, data)
+                self._sink.put(namespace, data)
             return []
         return [f"{stamp} {logical_id} {line}\n" for line in message.split("\n")]
 

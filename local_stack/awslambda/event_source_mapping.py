@@ -401,7 +401,7 @@ class StreamPoller(Periodic):
                 continue
             self._faults_used[id(fault)] = used + 1
             self.delivered["responses_lost"] += 1
-            self._functions.errors[self._function] += 1  # a function error, as Lambda counts it
+            self._functions.response_lost(self._function)  # a function error, as Lambda counts it
             return True
         return False
 

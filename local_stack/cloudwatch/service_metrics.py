@@ -15,26 +15,32 @@ read on AWS:
 Each value carries the second it happened in (the stack's metric store keeps it, for percentiles);
 the emulated CloudWatch stores them as the services publish them, one data point per metric and
 minute ("Lambda sends metric data to CloudWatch in 1-minute intervals": Using CloudWatch metrics
-with Lambda; API Gateway and SQS publish one-minute metrics too).
+with Lambda; API Gateway and SQS publish one-minute metrics too). Values go to the sink as they
+are (``MetricSink.put_values``): the shipper aggregates them before ``PutMetricData``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import TYPE_CHECKING, Any
 
 from local_stack.periodic import Periodic
 from ops.aws_metrics import AWS_METRICS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from local_stack.cloudwatch.shipper import MetricSink
+
+# one-minute data, as the services publish them
+_RESOLUTION = 60
+_UNITS = {key: metric.unit for key, metric in AWS_METRICS.items()}
+_LAMBDA_UNITS = tuple(
+    _UNITS[("AWS/Lambda", name)] for name in ("Invocations", "Errors", "Duration", "ConcurrentExecutions")
+)
 
 
 class ServiceMetrics:
-    def __init__(
-        self, put: Callable[[str, list[dict[str, Any]]], None], api: tuple[str, str, bool] | None = None
-    ) -> None:
-        self._put = put
+    def __init__(self, sink: MetricSink, api: tuple[str, str, bool] | None = None) -> None:
+        self._sink = sink
         self.api = api  # ApiId, Stage, DetailedMetricsEnabled of the WebSocket API (none: no API)
 
     def publish(self, namespace: str, name: str, dimensions: dict[str, str], value: float) -> None:
@@ -42,32 +48,34 @@ class ServiceMetrics:
 
     def publish_many(self, namespace: str, values: list[tuple[str, dict[str, str], float]]) -> None:
         """Values that happened together (an invocation's metrics): one put, one timestamp."""
-        now = datetime.now(tz=UTC)
-        self._put(
+        self._sink.put_values(
             namespace,
+            time.time(),
             [
-                {
-                    "MetricName": name,
-                    "Dimensions": [{"Name": key, "Value": item} for key, item in dimensions.items()],
-                    "Timestamp": now,
-                    "Values": [float(value)],
-                    "Unit": AWS_METRICS[(namespace, name)].unit,
-                    "StorageResolution": 60,
-                }
+                (
+                    name,
+                    tuple(dimensions.items()),
+                    _UNITS[(namespace, name)],
+                    float(value),
+                    _RESOLUTION,
+                )
                 for name, dimensions, value in values
             ],
         )
 
     # ----- AWS/Lambda ----------------------------------------------------------------------------
     def invocation(self, function: str, milliseconds: float, *, failed: bool, concurrent: int) -> None:
-        name = {"FunctionName": function}
-        self.publish_many(
+        """Every invocation's four values (the one call per invocation: its values built directly)."""
+        name = (("FunctionName", function),)
+        invocations, errors, duration, concurrency = _LAMBDA_UNITS
+        self._sink.put_values(
             "AWS/Lambda",
+            time.time(),
             [
-                ("Invocations", name, 1),
-                ("Errors", name, 1 if failed else 0),
-                ("Duration", name, milliseconds),
-                ("ConcurrentExecutions", name, concurrent),
+                ("Invocations", name, invocations, 1.0, _RESOLUTION),
+                ("Errors", name, errors, 1.0 if failed else 0.0, _RESOLUTION),
+                ("Duration", name, duration, float(milliseconds), _RESOLUTION),
+                ("ConcurrentExecutions", name, concurrency, float(concurrent), _RESOLUTION),
             ],
         )
 

@@ -28,6 +28,8 @@ STANDARD_STATISTICS = ("Sum", "Average", "Minimum", "Maximum", "SampleCount")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
 
 Dimensions = tuple[tuple[str, str], ...]
+# one value of a metric: name, dimensions (as published), unit, value, storage resolution (s)
+Value = tuple[str, Dimensions, str, float, int]
 
 
 def metric_key(
@@ -88,6 +90,8 @@ class MetricStore:
         self._points: dict[tuple[str, str, Dimensions], dict[int, _Second]] = defaultdict(dict)
         self._units: dict[tuple[str, str, Dimensions], str] = {}
         self._totals: dict[tuple[str, str, Dimensions], float] = defaultdict(float)
+        # a metric's key by its dimensions as published (``record_values``): sorted once
+        self._keys: dict[tuple[str, str, Dimensions], tuple[str, str, Dimensions]] = {}
 
     def record(self, namespace: str, data: list[dict[str, Any]]) -> None:
         """Keep ``PutMetricData``-shaped data (``Values``/``Counts``, ``Value`` or ``StatisticValues``)."""
@@ -113,6 +117,23 @@ class MetricStore:
                 for value, count in zip(values, counts, strict=True):
                     second.values.extend(array("d", [float(value)]) * int(count))
                     self._totals[key] += float(value) * int(count)
+
+    def record_values(self, namespace: str, stamp: float, values: list[Value]) -> None:
+        """Keep single values (name, dimensions, unit, value) that happened at ``stamp``: what
+        ``record`` keeps of a ``Value`` datum, without building one."""
+        second_stamp = int(stamp)
+        with self._lock:
+            for name, dimensions, unit, value, _ in values:
+                key = self._keys.get((namespace, name, dimensions))
+                if key is None:
+                    key = self._keys[namespace, name, dimensions] = metric_key(namespace, name, dimensions)
+                self._units.setdefault(key, unit)
+                by_second = self._points[key]
+                second = by_second.get(second_stamp)
+                if second is None:
+                    second = by_second[second_stamp] = _Second()
+                second.values.append(value)
+                self._totals[key] += value
 
     def total(self, key: tuple[str, str, Dimensions]) -> float:
         """The metric's ``Sum`` over every data point since the store began (trimmed ones too)."""

@@ -15,8 +15,8 @@ At start, the template's log groups are created with their retention and its sav
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import queue
 import threading
 import time
 from dataclasses import replace
@@ -77,17 +77,19 @@ def provision(template: Template, deployment: Deployment, logs: Any) -> dict[str
 
 class LogShipper(Periodic):
     """Takes each invocation's output (:meth:`deliver`, called where the local Lambda routes it)
-    and ships it to the function's log group from a background thread."""
+    and ships it to the function's log group from a background thread. :meth:`deliver` runs once
+    per invocation on the gateway's loop and the invocation threads: it appends to a queue that
+    takes no lock (a ``deque``), the shipping thread takes everything queued once a round."""
 
     name = "logs-to-cloudwatch"
 
     def __init__(self, logs: Any, period: float = 1.0) -> None:  # noqa: ANN401 - a boto3 logs client
         super().__init__(period)
         self._logs = logs
-        self._pending: queue.Queue[tuple[str, str, int, list[str]]] = queue.Queue()
+        self._pending: collections.deque[tuple[str, str, int, list[str]]] = collections.deque()
         self._created: set[tuple[str, str | None]] = set()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._shipping = False  # a round is moving taken events into CloudWatch Logs
+        self._shipped = threading.Condition()  # notified when a round ends
         self.events = 0  # delivered
         self.bytes = 0  # delivered, as PutLogEvents counts them (message + 26 bytes an event)
 
@@ -97,25 +99,29 @@ class LogShipper(Periodic):
         events = [event for event in events if event.strip()]
         if not events:
             return
-        self._idle.clear()
-        self._pending.put((group, stream, int(time.time() * 1000), events))
+        self._pending.append((group, stream, int(time.time() * 1000), events))
 
     def round(self) -> None:
+        with self._shipped:
+            self._shipping = True
+        try:
+            self._ship()
+        finally:
+            with self._shipped:
+                self._shipping = False
+                self._shipped.notify_all()
+
+    def _ship(self) -> None:
         batches: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        while True:
-            try:
-                group, stream, stamp, lines = self._pending.get_nowait()
-            except queue.Empty:
-                break
+        while self._pending:
+            group, stream, stamp, lines = self._pending.popleft()
             batches.setdefault((group, stream), []).extend({"timestamp": stamp, "message": m} for m in lines)
         for (group, stream), events in batches.items():
             self._ensure(group, stream)
-            for chunk in _calls(events):
+            for chunk, size in _calls(events):
                 self._logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=chunk)
                 self.events += len(chunk)
-                self.bytes += sum(len(e["message"].encode()) + EVENT_OVERHEAD_BYTES for e in chunk)
-        if self._pending.empty():
-            self._idle.set()
+                self.bytes += size
 
     def _ensure(self, group: str, stream: str) -> None:
         exists = self._logs.exceptions.ResourceAlreadyExistsException
@@ -130,23 +136,28 @@ class LogShipper(Periodic):
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until what was delivered so far is in the emulated CloudWatch Logs."""
-        self._idle.wait(timeout)
+        with self._shipped:
+            self._shipped.wait_for(lambda: not self._pending and not self._shipping, timeout)
 
     def stop(self) -> None:
         super().stop()
         self.round()
 
 
-def _calls(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The events split into PutLogEvents calls within its limits, in chronological order."""
+def _calls(events: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], int]]:
+    """The events split into PutLogEvents calls within its limits, in chronological order, each
+    with its size as PutLogEvents counts it."""
     events.sort(key=lambda event: event["timestamp"])  # stable: a stream's lines keep their order
-    calls: list[list[dict[str, Any]]] = [[]]
+    calls: list[tuple[list[dict[str, Any]], int]] = []
+    call: list[dict[str, Any]] = []
     size = 0
     for event in events:
         cost = len(event["message"].encode()) + EVENT_OVERHEAD_BYTES
-        if len(calls[-1]) >= MAX_EVENTS_PER_CALL or size + cost > MAX_BYTES_PER_CALL:
-            calls.append([])
-            size = 0
-        calls[-1].append(event)
+        if call and (len(call) >= MAX_EVENTS_PER_CALL or size + cost > MAX_BYTES_PER_CALL):
+            calls.append((call, size))
+            call, size = [], 0
+        call.append(event)
         size += cost
-    return [call for call in calls if call]
+    if call:
+        calls.append((call, size))
+    return calls

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.logs.models import LogsBackend, logs_backends
+from moto.logs.models import LogEvent, LogsBackend, logs_backends
 
 from local_stack.logs import insights
 from local_stack.logs.delivery import MAX_EVENTS
@@ -102,8 +102,17 @@ class Retention:
             self.dropped += count
 
 
+def _untracked(cls: type[LogEvent], *_: Any, **__: Any) -> LogEvent:  # noqa: ANN401
+    return object.__new__(cls)
+
+
 def bound_log_groups(max_events: int) -> Retention:
-    """Patch moto's ``PutLogEvents`` so that the log groups keep their retention and the bound."""
+    """Patch moto's ``PutLogEvents`` so that the log groups keep their retention and the bound.
+
+    Log events are not added to moto's list of every model instance (``instances_tracked``, what
+    ``/moto-api`` lists; ``BaseModel.__new__``): the functions deliver thousands a second under
+    load, and tracking each cost more than storing it (nothing reads that list for log events)."""
+    LogEvent.__new__ = staticmethod(_untracked)  # type: ignore[assignment,method-assign]
     put = LogsBackend.put_log_events
     retention = Retention(max_events)
 

@@ -117,16 +117,22 @@ def client_environment(endpoint: str) -> dict[str, str]:
     }
 
 
-def client(service: str, endpoint: str, access_key: str | None = None) -> Any:  # noqa: ANN401 - boto3 clients are untyped here
+def client(service: str, endpoint: str, access_key: str | None = None, *, validate: bool = True) -> Any:  # noqa: ANN401 - boto3 clients are untyped here
     """A client of the emulation; ``access_key`` names who calls, when it is not the stack itself
-    (an AWS service acting for the account: ``local_stack.cost.endpoint`` bills its calls)."""
+    (an AWS service acting for the account: ``local_stack.cost.endpoint`` bills its calls);
+    ``validate=False`` skips botocore's check of every parameter against the API model, for the
+    stack's shippers, whose calls carry thousands of events it built itself."""
     return boto3.client(
         service,  # type: ignore[call-overload]
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id=access_key or CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=50),
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": 3},
+            max_pool_connections=50,
+            parameter_validation=validate,
+        ),
     )
 
 

@@ -13,22 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.awslambda.environments import FunctionError, LocalFunctions, MetricShipper
+from local_stack.awslambda.environments import FunctionError, LocalFunctions
 from sam_template.model import load_template
 from tests.waiting import wait_for
 
 APP = Path(__file__).parent / "apps" / "faulty" / "template.yaml"
 
 
-class NoCloudWatch:
-    def put_metric_data(self, **_: object) -> None:
-        raise AssertionError("the fault function prints no metrics")
-
-
 @pytest.fixture
 def functions():
     log = io.StringIO()
-    local = LocalFunctions(load_template(APP), MetricShipper(NoCloudWatch()), log)
+    local = LocalFunctions(load_template(APP), log)
     local.load(
         {"FaultFunction": 1},
         {"FaultFunction": {"ONLY_MINE": "yes", "AWS_LAMBDA_FUNCTION_NAME": "FaultFunction"}},
@@ -51,7 +46,7 @@ def served_by(functions) -> int:
 
 
 def test_environments_a_burst_started_are_shut_down_when_unused_and_one_stays_warm():
-    local = LocalFunctions(load_template(APP), MetricShipper(NoCloudWatch()), io.StringIO())
+    local = LocalFunctions(load_template(APP), io.StringIO())
     local.load({"FaultFunction": 3})
     try:
         with ThreadPoolExecutor(3) as pool:  # three at once: three environments

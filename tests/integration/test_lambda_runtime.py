@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.awslambda import runtime as lambda_runtime
-from local_stack.awslambda.environments import FunctionError, LocalFunctions, MetricShipper
+from local_stack.awslambda.environments import FunctionError, LocalFunctions
 from local_stack.awslambda.runtime import install_requirements
 from sam_template.model import load_template
 
@@ -21,14 +21,9 @@ APPS = Path(__file__).parent / "apps"
 MULTIMODULE = Path(__file__).parent.parent / "e2e" / "apps" / "multimodule"
 
 
-class NoCloudWatch:
-    def put_metric_data(self, **_: object) -> None:
-        raise AssertionError("these functions print no metrics")
-
-
 def start(template: Path, functions: list[str], **load: object) -> tuple[LocalFunctions, io.StringIO]:
     log = io.StringIO()
-    local = LocalFunctions(load_template(template), MetricShipper(NoCloudWatch()), log)
+    local = LocalFunctions(load_template(template), log)
     local.load(dict.fromkeys(functions, 1), **load)  # type: ignore[arg-type]
     return local, log
 

@@ -45,7 +45,7 @@ def registry(*, open_sockets: int, accepted: int, refused: int) -> ConnectionReg
 def running(resources: dict[str, Any], store: MetricStore, *, open_sockets: int, accepted: int) -> Any:
     """A running stack, as the live view reads it: the metric store, the gateway's sockets, the
     template's functions and alarms, the meter."""
-    metrics = ServiceMetrics(store.record)
+    metrics = ServiceMetrics(SimpleNamespace(put=store.record, put_values=store.record_values))
     metrics.api = ("abc123", "prod", False)
     meter = SimpleNamespace(
         bill=lambda: {"dollars": {"total": 0.0}, "perMillionConnections": {"total": 0.0, "tracker": 0.0}}
@@ -82,7 +82,7 @@ DESCRIBED = {
 @pytest.fixture
 def store():
     store = MetricStore()
-    metrics = ServiceMetrics(store.record)
+    metrics = ServiceMetrics(SimpleNamespace(put=store.record, put_values=store.record_values))
     metrics.api = ("abc123", "prod", False)
     for milliseconds in (10.0, 20.0, 30.0):
         metrics.invocation("ConnectFunction", milliseconds, failed=False, concurrent=1)

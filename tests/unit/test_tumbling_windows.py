@@ -37,6 +37,9 @@ class Function:
         self.events.append(event)
         return self.answer(event)
 
+    def response_lost(self, name: str) -> None:
+        self.errors[name] += 1
+
 
 def record(sequence: int, created: int) -> dict[str, Any]:
     return {

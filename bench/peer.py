@@ -1,0 +1,278 @@
+"""The local stack against the fastest peer, serverless-offline: one trivial WebSocket application
+(``bench/peer_app``: ``$connect`` and ``$disconnect`` handlers returning 200) run by both, the same
+``websockets`` client opening and closing ``CONNECTIONS`` connections ``AT_ONCE`` at a time.
+
+serverless 3.38 and serverless-offline 13.9 are installed with npm into a cache folder outside the
+repository (``$XDG_CACHE_HOME/connection-tracker/bench-peer``, reused across runs). Both emulators
+run side by side; after a warm-up round each, ``ROUNDS`` rounds alternate between them (the one
+measured first alternates too: this machine's speed drifts within a minute), and the medians of
+their rates are compared. Skipped, saying why, where ``node`` or ``npm`` is missing or the install
+fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake
+
+from bench.common import ROOT, print_table
+from local_stack.harness.process import StackProcess
+
+APP = Path(ROOT, "bench", "peer_app")
+PACKAGES = {"serverless": "3.38", "serverless-offline": "13.9"}
+CONNECTIONS = 1_000
+AT_ONCE = 20
+WARM_UP = CONNECTIONS  # a whole round each: Node's JIT is still warming after a few hundred
+ROUNDS = 3
+
+
+def cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base, "connection-tracker", "bench-peer")
+
+
+def _installed_version(folder: Path, package: str) -> str:
+    manifest = folder / "node_modules" / package / "package.json"
+    if not manifest.is_file():
+        return ""
+    return str(json.loads(manifest.read_text(encoding="utf-8")).get("version", ""))
+
+
+def install(folder: Path) -> str | None:
+    """serverless and serverless-offline in ``folder`` (npm); None when done, else why not."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not on PATH"
+    wanted = [f"{name}@{version}" for name, version in PACKAGES.items()]
+    if all(_installed_version(folder, name).startswith(f"{v}.") for name, v in PACKAGES.items()):
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "package.json").is_file():
+        (folder / "package.json").write_text('{"private": true}\n', encoding="utf-8")
+    print(f"installing {', '.join(wanted)} into {folder} (once)...", flush=True)
+    done = subprocess.run(
+        [shutil.which("npm") or "npm", "install", "--no-audit", "--no-fund", "--loglevel=error", *wanted],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        return f"npm install failed: {(done.stderr or done.stdout).strip()[-500:]}"
+    return None
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process and its live descendants, from ``/proc`` (0 elsewhere)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = entry.read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        pid = int(entry.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServerlessOffline:
+    """``serverless offline start`` on the application (copied beside the installed packages, so
+    the plugin resolves and nothing is written into the repository), on free ports."""
+
+    def __init__(self, folder: Path, log: Path) -> None:
+        for name in ("handler.py", "serverless.yml"):
+            shutil.copyfile(APP / name, folder / name)
+        http, self.port, lambda_port = _free_port(), _free_port(), _free_port()
+        environment = {
+            **os.environ,
+            # serverless 3 is CommonJS loading ES modules: Node 20's require(esm) breaks it
+            "NODE_OPTIONS": "--no-experimental-require-module",
+            "SLS_TELEMETRY_DISABLED": "1",
+            "SLS_NOTIFICATIONS_MODE": "off",
+            "SLS_DEPRECATION_DISABLE": "*",
+            # its Python runner takes `python3` from this virtual environment: the local stack's interpreter
+            "VIRTUAL_ENV": sys.prefix,
+        }
+        self._log = log.open("w", encoding="utf-8")
+        self.process = subprocess.Popen(
+            [
+                shutil.which("node") or "node", str(folder / "node_modules/serverless/bin/serverless.js"),
+                "offline", "start", "--httpPort", str(http), "--websocketPort", str(self.port),
+                "--lambdaPort", str(lambda_port),
+            ],
+            cwd=folder,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.url = f"ws://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                asyncio.run(_open_close(self.url))
+            except (OSError, InvalidHandshake, TimeoutError):
+                time.sleep(0.5)
+                continue
+            return
+        self.stop()
+        raise RuntimeError("serverless-offline did not come up; see its log")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # serverless and the Python runners it spawned
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+async def _open_close(url: str) -> None:
+    client = await connect(url, open_timeout=60, ping_interval=None, proxy=None)
+    await client.close()
+
+
+@dataclass(frozen=True)
+class Rate:
+    opened: int
+    failed: int
+    seconds: float
+    cpu_seconds: float = 0.0  # of the emulator's processes, while they served the round
+
+    @property
+    def per_second(self) -> float:
+        return self.opened / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """The emulator's CPU time per connection (opened and closed), in milliseconds."""
+        return self.cpu_seconds * 1000 / max(self.opened, 1)
+
+
+async def _round(url: str, connections: int) -> Rate:
+    """``connections`` connections opened and closed, ``AT_ONCE`` clients at a time, each opening
+    its next one when it has closed the last."""
+    left = connections
+    failed = 0
+
+    async def client() -> None:
+        nonlocal left, failed
+        while left > 0:
+            left -= 1
+            try:
+                await _open_close(url)
+            except (OSError, InvalidHandshake, TimeoutError):
+                failed += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(AT_ONCE)))
+    return Rate(connections - failed, failed, time.perf_counter() - started)
+
+
+def measure(url: str, connections: int = CONNECTIONS, pid: int | None = None) -> Rate:
+    """A round against ``url``; with ``pid``, the CPU time its process tree spent meanwhile."""
+    before = tree_cpu_seconds(pid) if pid is not None else 0.0
+    rate = asyncio.run(_round(url, connections))
+    if pid is None:
+        return rate
+    return replace(rate, cpu_seconds=tree_cpu_seconds(pid) - before)
+
+
+def run() -> dict[str, float]:
+    folder = cache_folder()
+    why_not = install(folder)
+    if why_not is not None:
+        print(f"\npeer benchmark skipped: {why_not} (it needs Node.js and npm to run serverless-offline)")
+        return {}
+    with tempfile.TemporaryDirectory() as scratch:
+        peer = ServerlessOffline(folder, Path(scratch, "serverless-offline.log"))
+        stack = StackProcess(Path(scratch) / "functions.log", "--template", str(APP / "template.yaml"))
+        try:
+            peer.wait_ready()
+            local_url = stack.wait_ready()["url"]
+            urls = {"serverless-offline": peer.url, "local stack": local_url}
+            pids = {"serverless-offline": peer.process.pid, "local stack": stack.process.pid}
+            for url in urls.values():  # warm: every environment started, the JIT compiled
+                measure(url, WARM_UP)
+            rates: dict[str, list[Rate]] = {name: [] for name in urls}
+            for number in range(ROUNDS):
+                order = list(urls) if number % 2 == 0 else list(reversed(urls))
+                for name in order:
+                    rates[name].append(measure(urls[name], pid=pids[name]))
+        finally:
+            peer.stop()
+            stack.stop(timeout=60)
+    medians = {
+        name: statistics.median(rate.per_second for rate in measured) for name, measured in rates.items()
+    }
+    ratio = medians["local stack"] / medians["serverless-offline"]
+    rows = [
+        (
+            f"{name}: connects/s by round (failed)",
+            ", ".join(f"{rate.per_second:,.0f} ({rate.failed})" for rate in measured),
+        )
+        for name, measured in rates.items()
+    ]
+    rows += [
+        (
+            f"{name}: CPU ms per connection by round",
+            ", ".join(f"{rate.cpu_ms:.2f}" for rate in measured),
+        )
+        for name, measured in rates.items()
+    ]
+    rows += [(f"{name}: median connects/s", f"{median:,.0f}") for name, median in medians.items()]
+    rows.append(("local stack / serverless-offline", f"{ratio:.2f}x"))
+    cpu = {name: statistics.median(rate.cpu_ms for rate in measured) for name, measured in rates.items()}
+    rows.append(
+        (
+            "CPU per connection, local stack / serverless-offline",
+            f"{cpu['local stack'] / cpu['serverless-offline']:.2f}x",
+        )
+    )
+
+    print_table(
+        f"peer: {CONNECTIONS:,} connections opened and closed {AT_ONCE} at a time, the trivial app "
+        f"(bench/peer_app), {ROUNDS} interleaved rounds after a warm-up",
+        rows,
+    )
+    return {
+        **{f"{name} connects/s": median for name, median in medians.items()},
+        **{f"{name} cpu ms": value for name, value in cpu.items()},
+        "ratio": ratio,
+    }
