@@ -37,3 +37,39 @@ class Periodic:
                 self.round()
             except Exception as exc:  # noqa: BLE001 - keep going, as the service it emulates does
                 print(f"{self.name}: {exc!r}")
+
+
+class Shipper(Periodic):
+    """A periodic thread that moves what producers queued into an emulated service, a batch a
+    round. Subclasses implement ``_ship()`` (take what is queued, send it) and ``_queued()``;
+    :meth:`flush` waits until what was queued so far is shipped, and a stop ships the rest."""
+
+    def __init__(self, period: float) -> None:
+        super().__init__(period)
+        self._shipping = False  # a round is moving taken items into the service
+        self._shipped = threading.Condition()  # notified when a round ends
+
+    def _ship(self) -> None:
+        raise NotImplementedError
+
+    def _queued(self) -> bool:
+        raise NotImplementedError
+
+    def round(self) -> None:
+        with self._shipped:
+            self._shipping = True
+        try:
+            self._ship()
+        finally:
+            with self._shipped:
+                self._shipping = False
+                self._shipped.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until what was queued so far is in the service (the next round ships it)."""
+        with self._shipped:
+            self._shipped.wait_for(lambda: not (self._queued() or self._shipping), timeout)
+
+    def stop(self) -> None:
+        super().stop()
+        self.round()

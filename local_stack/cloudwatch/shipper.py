@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import collections
 import math
-import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from local_stack.periodic import Periodic
+from local_stack.periodic import Shipper
 
 if TYPE_CHECKING:
     from local_stack.cloudwatch.store import Dimensions, MetricStore, Value
@@ -42,7 +41,7 @@ class NoMetrics:
         return
 
 
-class MetricShipper(Periodic):
+class MetricShipper(Shipper):
     """Moves metric data into the emulated CloudWatch from a background thread.
 
     Values are aggregated per metric and second into ``StatisticValues`` (sample count, sum,
@@ -67,8 +66,6 @@ class MetricShipper(Periodic):
         self._trimmed = time.time()
         self._data: collections.deque[tuple[str, list[dict[str, Any]]]] = collections.deque()
         self._values: collections.deque[tuple[str, float, list[Value]]] = collections.deque()
-        self._shipping = False  # a round is moving taken data into CloudWatch
-        self._shipped = threading.Condition()  # notified when a round ends
 
     def put(self, namespace: str, data: list[dict[str, Any]]) -> None:
         if self.store is not None:
@@ -80,15 +77,8 @@ class MetricShipper(Periodic):
             self.store.record_values(namespace, stamp, values)
         self._values.append((namespace, stamp, values))
 
-    def round(self) -> None:
-        with self._shipped:
-            self._shipping = True
-        try:
-            self._ship()
-        finally:
-            with self._shipped:
-                self._shipping = False
-                self._shipped.notify_all()
+    def _queued(self) -> bool:
+        return bool(self._data or self._values)
 
     def _ship(self) -> None:
         now = time.time()
@@ -144,12 +134,3 @@ class MetricShipper(Periodic):
                 self._cloudwatch.put_metric_data(
                     Namespace=namespace, MetricData=data[start : start + _DATA_PER_CALL]
                 )
-
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait until what was put so far is in the emulated CloudWatch (the next round ships it)."""
-        with self._shipped:
-            self._shipped.wait_for(lambda: not (self._data or self._values or self._shipping), timeout)
-
-    def stop(self) -> None:
-        super().stop()
-        self.round()

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import threading
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from local_stack.periodic import Periodic
+from local_stack.periodic import Shipper
 
 if TYPE_CHECKING:
     from sam_template.intrinsics import Deployment
@@ -75,7 +74,7 @@ def provision(template: Template, deployment: Deployment, logs: Any) -> dict[str
     return names
 
 
-class LogShipper(Periodic):
+class LogShipper(Shipper):
     """Takes each invocation's output (:meth:`deliver`, called where the local Lambda routes it)
     and ships it to the function's log group from a background thread. :meth:`deliver` runs once
     per invocation on the gateway's loop and the invocation threads: it appends to a queue that
@@ -88,8 +87,6 @@ class LogShipper(Periodic):
         self._logs = logs
         self._pending: collections.deque[tuple[str, str, int, list[str]]] = collections.deque()
         self._created: set[tuple[str, str | None]] = set()
-        self._shipping = False  # a round is moving taken events into CloudWatch Logs
-        self._shipped = threading.Condition()  # notified when a round ends
         self.events = 0  # delivered
         self.bytes = 0  # delivered, as PutLogEvents counts them (message + 26 bytes an event)
 
@@ -101,15 +98,8 @@ class LogShipper(Periodic):
             return
         self._pending.append((group, stream, int(time.time() * 1000), events))
 
-    def round(self) -> None:
-        with self._shipped:
-            self._shipping = True
-        try:
-            self._ship()
-        finally:
-            with self._shipped:
-                self._shipping = False
-                self._shipped.notify_all()
+    def _queued(self) -> bool:
+        return bool(self._pending)
 
     def _ship(self) -> None:
         batches: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -133,15 +123,6 @@ class LogShipper(Periodic):
             with contextlib.suppress(exists):
                 self._logs.create_log_stream(logGroupName=group, logStreamName=stream)
             self._created.add((group, stream))
-
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait until what was delivered so far is in the emulated CloudWatch Logs."""
-        with self._shipped:
-            self._shipped.wait_for(lambda: not self._pending and not self._shipping, timeout)
-
-    def stop(self) -> None:
-        super().stop()
-        self.round()
 
 
 def _calls(events: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], int]]:

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from local_stack.harness.process import StackProcess
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+
+def handshake(url: str, headers: dict[str, str] | None = None) -> int:
+    """The handshake's HTTP status (101 when the gateway accepted it)."""
+
+    async def attempt() -> int:
+        try:
+            async with connect(url, additional_headers=headers or {}, open_timeout=30, ping_interval=None):
+                return 101
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    return asyncio.run(attempt())
 
 
 def start_stack(tmp_path: Path, *arguments: str) -> StackProcess:

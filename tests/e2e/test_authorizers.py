@@ -6,17 +6,14 @@ $connect with the authorizer's principalId and context in requestContext.authori
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.request
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
 
 from local_stack.provisioning import emulator as aws
-from tests.e2e.conftest import start_stack
+from tests.e2e.conftest import handshake, start_stack
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -34,16 +31,7 @@ def guarded(tmp_path_factory):
 
 def _handshake(url: str, caller: str | None, query: str = "") -> int:
     """The handshake's HTTP status (101 when it was accepted)."""
-    headers = {"X-Caller": caller} if caller is not None else {}
-
-    async def attempt() -> int:
-        try:
-            async with connect(url + query, additional_headers=headers, open_timeout=30, ping_interval=None):
-                return 101
-        except InvalidStatus as exc:
-            return exc.response.status_code
-
-    return asyncio.run(attempt())
+    return handshake(url + query, {"X-Caller": caller} if caller is not None else None)
 
 
 def _control(stack, path: str):

@@ -5,18 +5,15 @@ load generator authenticates with such tokens."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
 
 from local_stack.provisioning import emulator as aws
-from tests.e2e.conftest import start_stack
+from tests.e2e.conftest import handshake, start_stack
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -51,17 +48,6 @@ def _token(stack, *arguments: str) -> str:
     return done.stdout.strip()
 
 
-def _handshake(url: str) -> int:
-    async def attempt() -> int:
-        try:
-            async with connect(url, open_timeout=30, ping_interval=None):
-                return 101
-        except InvalidStatus as exc:
-            return exc.response.status_code
-
-    return asyncio.run(attempt())
-
-
 def test_the_pool_and_its_client_are_provisioned_and_described(app):
     pools = app.ready["userPools"]
     assert list(pools) == ["Users"]
@@ -85,7 +71,7 @@ def test_a_token_from_the_token_command_is_accepted_and_names_the_user(app):
     token = _token(app, "--user", "alice")
     assert token.count(".") == 2  # a JWT
     assert _token(app, "--user", "alice") != ""  # the user exists now: signed in again
-    assert _handshake(f"{app.url}?token={token}") == 101
+    assert handshake(f"{app.url}?token={token}") == 101
 
     authorizer = wait_for(
         lambda: [a for a in _logged(app, "connect-authorizer ") if a and a.get("user") == "alice"]
@@ -103,17 +89,17 @@ def test_a_token_from_the_token_command_is_accepted_and_names_the_user(app):
 
 
 def test_no_token_is_401_and_a_forged_token_is_refused(app):
-    assert _handshake(app.url) == 401
+    assert handshake(app.url) == 401
     token = _token(app, "--user", "bob")
     header, payload, signature = token.split(".")
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
-    assert _handshake(f"{app.url}?token={header}.{payload}.{flipped}") == 403
-    assert _handshake(f"{app.url}?token=not-a-token") == 403
+    assert handshake(f"{app.url}?token={header}.{payload}.{flipped}") == 403
+    assert handshake(f"{app.url}?token=not-a-token") == 403
 
 
 def test_an_access_token_is_not_an_id_token(app):
     access = _token(app, "--user", "carol", "--access")
-    assert _handshake(f"{app.url}?token={access}") == 403  # no aud: the verifier wants the client's ID token
+    assert handshake(f"{app.url}?token={access}") == 403  # no aud: the verifier wants the client's ID token
 
 
 def test_a_wrong_password_is_refused_and_said(app):

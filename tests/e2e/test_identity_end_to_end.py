@@ -24,11 +24,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from local_stack.cognito.tokens import find_pool, issue_token
 from local_stack.provisioning import emulator as aws
-from tests.e2e.conftest import start_stack
+from tests.e2e.conftest import handshake, start_stack
 from tests.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -54,17 +54,6 @@ def stack(tmp_path_factory) -> Any:
 
 def token(stack: StackProcess, user: str, *, access: bool = False) -> str:
     return issue_token(find_pool(stack.log_path.parent / "stack.json"), user, access=access)
-
-
-def handshake(url: str) -> int:
-    async def attempt() -> int:
-        try:
-            async with connect(url, open_timeout=30, ping_interval=None):
-                return 101
-        except InvalidStatus as exc:
-            return exc.response.status_code
-
-    return asyncio.run(attempt())
 
 
 def items(stack: StackProcess) -> list[dict[str, Any]]:
