@@ -16,7 +16,8 @@ from typing import Any
 from local_stack.apigateway.certificate import make_certificate, server_context
 from local_stack.apigateway.websocket import Gateway
 from local_stack.awslambda.environments import IdleShutdown, LocalFunctions, MetricShipper
-from local_stack.awslambda.event_source_mapping import (
+from local_stack.awslambda.esm import (
+    CLOSING_SHARD_NOTICE,
     POLL_INTERVAL_SECONDS,
     StreamPoller,
     StreamSource,
@@ -117,21 +118,24 @@ def notices(template: Template) -> list[str]:
 
 
 # Execution environments per function, unless the template reserves fewer: a stream consumer gets
-# one per event source mapping (Lambda runs one batch per shard at a time, and the emulated stream
-# has one shard); a function invoked only by schedules gets one; any other (API routes) four, started
-# on demand as Lambda scales out under load (their invocations wait on DynamoDB half the time).
+# one per open shard of each event source mapping's stream (Lambda runs one batch per shard at a
+# time, and a child shard only after its parent); a function invoked only by schedules gets one; any
+# other (API routes) four, started on demand as Lambda scales out under load (their invocations wait
+# on DynamoDB half the time).
 DEFAULT_ENVIRONMENTS = 4
 
 
-def function_concurrency(template: Template, sources: list[StreamSource], routed: set[str]) -> dict[str, int]:
+def function_concurrency(
+    template: Template, sources: list[StreamSource], routed: set[str], shards: int = 1
+) -> dict[str, int]:
     """How many execution environments each function of the template gets locally (``routed``: the
-    functions a route of the WebSocket API invokes)."""
+    functions a route of the WebSocket API invokes; ``shards``: the open shards of a stream)."""
     consumers = {source.function for source in sources}
     scheduled = {function for _, targets in schedule_rules(template).values() for function in targets}
     concurrency = {}
     for logical_id, function in template.of_type("AWS::Lambda::Function").items():
         if logical_id in consumers:
-            wanted = sum(source.function == logical_id for source in sources)
+            wanted = shards * sum(source.function == logical_id for source in sources)
         elif logical_id in scheduled and logical_id not in routed:
             wanted = 1
         else:
@@ -160,6 +164,8 @@ class Options:
     schedule_every: dict[str, float] = field(default_factory=dict)  # logical id -> seconds
     max_per_client: int | None = None
     stream_retention: float | None = None  # seconds the emulated streams keep records (None: 24 h)
+    stream_shards: int = 1  # open shards of every table's stream
+    shard_rollover: float | None = None  # seconds between the shards' rollovers (None: never)
     log_events_max: int | None = None  # log events the emulated CloudWatch Logs keeps (None: 100,000)
     alarm_time_scale: float = 1.0  # alarms evaluated as if each Period were Period * this
     dashboard_port: int = 0  # the dashboard's web page (0: a free port)
@@ -182,6 +188,8 @@ class LocalStack:
             host=options.host,
             stream_retention=options.stream_retention,
             log_events_max=options.log_events_max,
+            stream_shards=options.stream_shards,
+            shard_rollover=options.shard_rollover,
         )
         self.notices = notices(self.template)  # what is not emulated of the template, said at start
         self.notices.append(logs_notice(options.log_events_max))
@@ -272,7 +280,7 @@ class LocalStack:
         self.sources = stream_sources(self.template, self._parameters())
         routed = set(self.gateway.routes.values())
         self.functions.load(
-            function_concurrency(self.template, self.sources, routed),
+            function_concurrency(self.template, self.sources, routed, self.options.stream_shards),
             environments,
             dependencies=self._dependencies(),
             resolve=self._deployment.resolve,
@@ -328,9 +336,9 @@ class LocalStack:
                     poll_interval=self.options.poll_interval,
                 )
             )
-        # DynamoDB's TTL process, for every table with TTL whose stream a function reads (it learns
-        # the items' TTLs from the stream, as it never scans)
-        self.ttls: list[TtlEmulator] = []
+        # DynamoDB's TTL process, for every table whose template enables it: one whose stream a
+        # function reads learns the items' TTLs from the stream (it never scans); any other is scanned
+        self.ttls: dict[str, TtlEmulator] = {}
         for table_id, table_name in self.provisioned.tables.items():
             ttl_spec = self.template.properties(table_id).get("TimeToLiveSpecification") or {}
             if not ttl_spec.get("Enabled"):
@@ -338,22 +346,28 @@ class LocalStack:
             poller = next(
                 (p for p, s in zip(self.pollers, self.sources, strict=True) if s.table == table_id), None
             )
-            if poller is None:
-                self.notices.append(f"TTL of {table_id} is not emulated: no function reads its stream")
-                continue
             ttl = TtlEmulator(
                 aws.client("dynamodb", endpoint, access_key=TTL_KEY),  # its deletes are free
                 table_name=table_name,
                 ttl_attribute=ttl_spec["AttributeName"],
-                on_expired=poller.mark_ttl_deleted,
+                on_expired=poller.mark_ttl_deleted if poller is not None else None,
                 period=self.options.ttl_period,
+                scan=poller is None,
             )
-            poller.observers.append(ttl.learn)
-            self.ttls.append(ttl)
+            if poller is not None:
+                poller.observers.append(ttl.learn)
+            self.ttls[table_id] = ttl
+        self.gateway.controls.ttl_sweep = lambda table, as_of: self.ttls[table].sweep(as_of)
+        if self.pollers and (self.options.stream_shards > 1 or self.options.shard_rollover):
+            every = self.options.shard_rollover
+            rollover = f", each rolled over every {every:g} s" if every else ""
+            self.notices.append(f"streams have {self.options.stream_shards} open shards{rollover}")
+            if any(poller.settings.tumbling_window for poller in self.pollers):
+                self.notices.append(CLOSING_SHARD_NOTICE)
         for poller in self.pollers:
             poller.faults = lambda: self.gateway.controls.faults  # lose_response faults
             poller.start()
-        for ttl in self.ttls:
+        for ttl in self.ttls.values():
             ttl.start()
 
     def _start_alarms(self, endpoint: str) -> None:
@@ -457,9 +471,8 @@ class LocalStack:
         if hasattr(self, "gateway"):
             with contextlib.suppress(Exception):
                 await self.gateway.stop()
-        for name in ("schedules", "ttls"):
-            for part in getattr(self, name, []):
-                part.stop()
+        for part in [*getattr(self, "schedules", []), *getattr(self, "ttls", {}).values()]:
+            part.stop()
         for name in ("alarms", "queue_depths", "dashboard", "idle_shutdown"):
             if getattr(self, name, None) is not None:
                 getattr(self, name).stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +178,9 @@ def render(state: dict[str, Any], described: dict[str, Any]) -> str:
         f"expiry lag (s)          p50 {_fmt(lag['p50'])}   p99 {_fmt(lag['p99'])}",
         f"stream                  iterator age {state['streamIteratorAgeSeconds']:.1f} s, "
         f"{state['streamRecordsDelivered']:,} records delivered",
+        "stream shards           open {shards_open}   closed {shards_closed}".format_map(
+            sum(map(Counter[str], state["streamDelivery"].values()), Counter[str]())  # all mappings
+        ),
         f"cost so far             ${state['cost']['dollars']:.6f}   "
         f"${state['cost']['perMillionConnections']:,.2f} per million connections "
         f"(the tracker's own ${state['cost']['trackerPerMillionConnections']:,.2f})",

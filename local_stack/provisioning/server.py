@@ -16,6 +16,7 @@
   was the memory a long run grew by (~17 MB a minute at 25 connections a second);
 - GetRecords answers with the records' JSON as stored, not through moto's generic serializer
   (~1.8 ms a record: a third of moto's time when a stream is read under load);
+- a table's stream has several shards that roll over, when asked (``local_stack.dynamodb.shards``);
 - requests are not logged (werkzeug writes a line per request);
 - faults can be injected per function, service and operation (``FaultInjector``,
   ``local_stack.faults``);
@@ -63,6 +64,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import run_simple
 
 from local_stack.cost import endpoint as metering
+from local_stack.dynamodb import shards
 from local_stack.logs.service import LogsApplication, bound_log_groups, max_events
 
 
@@ -466,6 +468,7 @@ def main(host: str, port: int) -> None:
     )
     _track_models_weakly()
     _serialize_stream_appends()
+    shards.install(_stream_lock, lambda: STREAM_RETENTION_SECONDS, *shards.from_environment())  # first
     _expire_iterators()
     _answer_records_as_stored()
     _journal_transactions()

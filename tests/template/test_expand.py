@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from local_stack.awslambda.event_source_mapping import stream_sources
+from local_stack.awslambda.esm import stream_sources
 from local_stack.events.schedules import schedules
 from local_stack.stack import function_concurrency, notices
 from sam_template.expand import TranslationError, expand
