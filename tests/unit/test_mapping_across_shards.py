@@ -235,3 +235,17 @@ def test_a_stopping_stack_delivers_every_shard_children_after_parents():
     consumer.poll_once(flush=True)
     assert function.keys() == ["a", "b"]
     assert all(event["isFinalInvokeForWindow"] for event in function.events)
+
+
+def test_a_finished_parent_is_let_go_before_shards_are_handed_out_and_its_child_starts_at_once():
+    streams = Streams()
+    streams.shard("parent", closed=True)
+    streams.shard("child", parent="parent")
+    streams.write("child", "b")
+    function = Function()
+    consumer = mapping(function, streams, tumbling_window=0)
+    consumer._refresh()
+    consumer._shards["parent"].drained = True  # read to its end by an earlier poll, nothing left
+    consumer.poll_once(wait_done=True)  # one poll: the parent let go, the child delivered
+    assert function.keys() == ["b"]
+    assert consumer.delivered["shards_closed"] == 1

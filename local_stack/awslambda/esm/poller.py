@@ -148,12 +148,17 @@ class StreamPoller(Periodic):
         every batch is delivered now, tumbling windows closed, shard after shard, children after
         their parents."""
         while True:
+            self._forget_finished()  # before choosing: a finished shard is never handed out again
             if self._refresh_due or time.monotonic() - self._shards_seen > SHARD_REFRESH_SECONDS:
                 self._refresh()
             # taken before reading: a record not read yet was written after it, so its timestamp is
             # at or after it, and a window ending by then has all its records read
             now = time.time()
-            ready = [shard for shard in self._shards.values() if not shard.busy and self._ready(shard)]
+            ready = [
+                shard
+                for shard in self._shards.values()
+                if not shard.busy and not shard.finished and self._ready(shard)
+            ]
             for shard in ready:
                 shard.busy = True
                 if flush:
@@ -163,8 +168,7 @@ class StreamPoller(Periodic):
             if wait_done:
                 wait(list(self._in_flight))
             self._in_flight = {future for future in self._in_flight if not future.done()}
-            finished = self._forget_finished()
-            if not (flush and finished):
+            if not (flush and any(shard.finished for shard in self._shards.values())):
                 return
 
     def _refresh(self) -> None:
@@ -180,15 +184,13 @@ class StreamPoller(Periodic):
         """A parent before its children: a shard waits while the mapping holds its parent."""
         return shard.parent_id is None or shard.parent_id not in self._shards
 
-    def _forget_finished(self) -> int:
+    def _forget_finished(self) -> None:
         finished = [shard for shard in self._shards.values() if not shard.busy and shard.finished]
         for shard in finished:
             del self._shards[shard.shard_id]
             self._finished.add(shard.shard_id)
         if finished:
-            self._refresh_due = True  # their children may be listed by now
-            self._tally_shards()
-        return len(finished)
+            self._refresh_due = True  # their children may be listed by now (the refresh tallies)
 
     def _tally_shards(self) -> None:
         drained = sum(shard.drained for shard in self._shards.values())
@@ -206,6 +208,8 @@ class StreamPoller(Periodic):
             while shard.buffer and (flush or shard.drained or self._due(shard)):
                 if not self._deliver(shard):
                     return
+        except Exception as exc:  # noqa: BLE001 - said, and the shard tried again next poll
+            print(f"{self.name} {self._function} {shard.shard_id}: {exc!r}", flush=True)
         finally:
             shard.busy = False
 
