@@ -306,7 +306,8 @@ def test_across_a_rollover_each_shard_applies_once_and_closed_shards_markers_exp
         return {i[KEY]["S"]: int(i["expiresAt"]["N"]) for i in items if i[KEY]["S"].startswith(SHARD_PREFIX)}
 
     written = markers()
-    assert set(written) == {f"{SHARD_PREFIX}shardId-parent", *(f"{SHARD_PREFIX}shardId-child-{n}" for n in (1, 2))}
+    children = {f"{SHARD_PREFIX}shardId-child-{n}" for n in (1, 2)}
+    assert set(written) == {f"{SHARD_PREFIX}shardId-parent", *children}
     # the children go on: their markers are renewed by their later windows, the parent's is not
     later = max(written.values()) + 10
     ttl = TtlEmulator(dynamodb, table_name=counters, ttl_attribute="expiresAt", scan=True)
