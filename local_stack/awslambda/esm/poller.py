@@ -139,8 +139,10 @@ class StreamPoller(Periodic):
         self.poll_once()
 
     def stop(self) -> None:
+        """No more polls; the deliveries in flight end first (a flush may follow, in this thread)."""
         super().stop()
         wait(list(self._in_flight))
+        self._pool.shutdown(wait=True)
 
     def poll_once(self, *, flush: bool = False, wait_done: bool = False) -> None:
         """Read new records, and deliver every batch that is due, each ready shard in a thread of
