@@ -6,8 +6,10 @@ every interval reports connects per second, connect latency, the stream consumer
 (from the stack's status lines) and the resident memory of every process of the stack. At the
 end, every accepted connection must be counted in ``ConnectionsOpened``.
 
-``python -m bench soak [--minutes 30] [--rate R] [--json]``: without ``--rate``, the rate is the
-highest this machine sustains in a short probe (every connection accepted, p99 under 500 ms).
+``python -m bench soak [--minutes 30] [--rate R] [--stream-shards N] [--shard-rollover-seconds S]
+[--json]``: without ``--rate``, the rate is the highest this machine sustains in a short probe (every
+connection accepted, p99 under 500 ms); ``--stream-shards 4 --shard-rollover-seconds 3`` runs it on
+a stream of four shards rolling over (the local stack's options), one shard by default.
 """
 
 from __future__ import annotations
@@ -99,6 +101,11 @@ def _batches(status: dict[str, Any]) -> int:
     return sum(int(delivery["batches"]) for delivery in status.get("streamDelivery", {}).values())
 
 
+def _shards(deliveries: dict[str, Any]) -> str:
+    opened = sum(int(d.get("shards_open", 0)) for d in deliveries.values())
+    return f"{opened} / {sum(int(d.get('shards_closed', 0)) for d in deliveries.values())}"
+
+
 def _settled_opened(reader: MetricsReader, timeout: float = 60.0) -> float:
     """``ConnectionsOpened`` so far, once it has stopped moving (earlier traffic fully counted)."""
     deadline = time.monotonic() + timeout
@@ -160,10 +167,13 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
     return reports, summary
 
 
-def start_stack(scratch: Path) -> StackProcess:
+def start_stack(scratch: Path, shards: int = 1, rollover: float | None = None) -> StackProcess:
     # records live 2 minutes, not 24 h: the consumer is seconds behind, and anything trimmed before
     # delivery would be reported (streamDelivery.trimmed); 24 h of records would be the soak's memory
-    stack = StackProcess(scratch / "functions.log", "--interval", "2", "--stream-retention", "120")
+    sharding = ["--stream-shards", str(shards)]
+    if rollover:
+        sharding += ["--shard-rollover-seconds", str(rollover)]
+    stack = StackProcess(scratch / "functions.log", "--interval", "2", "--stream-retention", "120", *sharding)
     stack.wait_ready()
     return stack
 
@@ -193,10 +203,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench soak", description=__doc__)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--rate", type=float, help="connections per second (default: what a probe sustains)")
+    parser.add_argument("--stream-shards", type=int, default=1, help="open shards of the stream (default 1)")
+    parser.add_argument("--shard-rollover-seconds", type=float, help="each shard rolls over this often")
     parser.add_argument("--json", action="store_true", help="one JSON line per interval and a summary")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
-        stack = start_stack(Path(scratch))
+        stack = start_stack(Path(scratch), args.stream_shards, args.shard_rollover_seconds)
         try:
             rate = args.rate or probe_rate(stack)
             print(
@@ -216,8 +228,11 @@ def main(argv: list[str]) -> int:
             )
         )
         return 0
+    shards = f", {args.stream_shards} shards" + (
+        f" rolling over every {args.shard_rollover_seconds:g} s" if args.shard_rollover_seconds else ""
+    )
     print_table(
-        f"soak: {rate} connections/s, {args.minutes:g} minutes",
+        f"soak: {rate} connections/s, {args.minutes:g} minutes{shards}",
         [
             (
                 f"minute {index + 1}",
@@ -232,6 +247,7 @@ def main(argv: list[str]) -> int:
                 "accepted / ConnectionsOpened counted",
                 f"{summary['accepted']} / {summary['connectionsOpenedCounted']:.0f}",
             ),
+            ("shards read (open / closed)", _shards(summary.get("streamDelivery") or {})),
             (
                 "resident memory at the end",
                 f"{summary['residentMBAtEnd']} MB ({summary['proportionalMBAtEnd']} MB proportional)",

@@ -24,6 +24,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
 def _schedule(text: str) -> tuple[str, float]:
     """``MyFunction=2`` -> ("MyFunction", 2.0)."""
     name, _, seconds = text.partition("=")
@@ -71,6 +78,19 @@ def parser() -> argparse.ArgumentParser:
         "--stream-retention",
         type=_positive,
         help="seconds the emulated streams keep records before trimming them (AWS: 24 h, the default)",
+    )
+    up.add_argument(
+        "--stream-shards",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="open shards of every table's stream; a key's records stay in one shard (default: 1)",
+    )
+    up.add_argument(
+        "--shard-rollover-seconds",
+        type=_positive,
+        metavar="S",
+        help="every S seconds each open shard closes and a child opens (default: never)",
     )
     up.add_argument(
         "--log-events-max",
@@ -227,6 +247,8 @@ def _up(chosen: argparse.Namespace) -> int:
         schedule_every=dict(chosen.schedule_every),
         max_per_client=chosen.max_per_client,
         stream_retention=chosen.stream_retention,
+        stream_shards=chosen.stream_shards,
+        shard_rollover=chosen.shard_rollover_seconds,
         log_events_max=chosen.log_events_max,
         alarm_time_scale=chosen.alarm_time_scale,
         dashboard_port=chosen.dashboard_port,

@@ -8,6 +8,9 @@ are not API Gateway's): ``/_local/...``.
 - ``POST /_local/invoke/{LogicalId}``: runs a function now with a scheduled event, as EventBridge
   would, and answers its result.
 - ``GET /_local/bill``: what the run would cost on AWS (``local_stack.cost.meter``).
+- ``POST /_local/ttl`` with ``{"table": LogicalId, "asOf": epoch seconds}``: runs DynamoDB's TTL
+  process on that table once, as if the clock read ``asOf`` (items whose TTL lies before it are
+  deleted, by the TTL service): what a marker's day-long lifetime does, seen in a test's minute.
 - ``POST /_local/faults`` with a fault (``local_stack.faults``) adds it; ``GET /_local/faults``
   lists the active faults; ``DELETE /_local/faults`` clears them all.
 """
@@ -41,12 +44,16 @@ class Controls:
         *,
         bill: Callable[[], dict[str, Any]],
         on_faults: Callable[[list[faults.Fault]], None],
+        active: list[faults.Fault],
+        ttl_sweep: Callable[[str, float], int],
     ) -> None:
         self._functions = functions
         self._connections = connections
         self._bill = bill  # the cost meter's bill
         self._on_faults = on_faults  # puts the HTTP-level faults into the emulated AWS endpoint
-        self.faults: list[faults.Fault] = []
+        self.faults = active  # the active faults (the event source mappings read them too)
+        # a table's TTL sweep as of a time: (logical id, epoch seconds) -> items deleted
+        self._ttl_sweep = ttl_sweep
 
     def __call__(self, method: str, path: str, body: bytes) -> Answer:
         return Answer(*self.answer(method, path, body))
@@ -63,9 +70,18 @@ class Controls:
             return 200, {"skipping": self._connections.skip([str(connection_id) for connection_id in ids])}
         if method == "POST" and action.startswith("invoke/"):
             return self._invoke(action.removeprefix("invoke/"))
-        if action == "faults":
-            return self._faults(method, body)
+        if action in {"faults", "ttl"}:
+            return (self._faults if action == "faults" else self._ttl)(method, body)
         return 404, {"message": f"no control {method} {path}"}
+
+    def _ttl(self, method: str, body: bytes) -> tuple[int, Any]:
+        if method != "POST":
+            return 405, {"message": f"{method} /_local/ttl: use POST"}
+        asked = json.loads(body or b"{}")
+        try:
+            return 200, {"deleted": self._ttl_sweep(str(asked["table"]), float(asked["asOf"]))}
+        except (KeyError, TypeError, ValueError) as exc:
+            return 400, {"message": f"POST /_local/ttl needs a table with TTL and asOf: {exc!r}"}
 
     def functions(self) -> dict[str, Any]:
         functions = self._functions

@@ -14,7 +14,7 @@ from sam_template.schedules import schedule_rules
 from sam_template.websocket import websocket_apis
 
 if TYPE_CHECKING:
-    from local_stack.awslambda.event_source_mapping import StreamSource
+    from local_stack.awslambda.esm import StreamSource
     from sam_template.model import Template
 
 # Resource types of the expanded template (the CloudFormation SAM produces) the local stack provisions
@@ -87,21 +87,24 @@ def notices(template: Template) -> list[str]:
 
 
 # Execution environments per function, unless the template reserves fewer: a stream consumer gets
-# one per event source mapping (Lambda runs one batch per shard at a time, and the emulated stream
-# has one shard); a function invoked only by schedules gets one; any other (API routes) four, started
-# on demand as Lambda scales out under load (their invocations wait on DynamoDB half the time).
+# one per open shard of each event source mapping's stream (Lambda runs one batch per shard at a
+# time, and a child shard only after its parent); a function invoked only by schedules gets one; any
+# other (API routes) four, started on demand as Lambda scales out under load (their invocations wait
+# on DynamoDB half the time).
 DEFAULT_ENVIRONMENTS = 4
 
 
-def function_concurrency(template: Template, sources: list[StreamSource], routed: set[str]) -> dict[str, int]:
+def function_concurrency(
+    template: Template, sources: list[StreamSource], routed: set[str], shards: int = 1
+) -> dict[str, int]:
     """How many execution environments each function of the template gets locally (``routed``: the
-    functions a route of the WebSocket API invokes)."""
+    functions a route of the WebSocket API invokes; ``shards``: the open shards of a stream)."""
     consumers = {source.function for source in sources}
     scheduled = {function for _, targets in schedule_rules(template).values() for function in targets}
     concurrency = {}
     for logical_id, function in template.of_type("AWS::Lambda::Function").items():
         if logical_id in consumers:
-            wanted = sum(source.function == logical_id for source in sources)
+            wanted = shards * sum(source.function == logical_id for source in sources)
         elif logical_id in scheduled and logical_id not in routed:
             wanted = 1
         else:

@@ -80,7 +80,7 @@ class Fault(BaseModel):
 
     @property
     def at_lambda(self) -> str | None:
-        # lose-response: the event source mapping's (``local_stack.awslambda.event_source_mapping``)
+        # lose-response: the event source mapping's (``local_stack.awslambda.esm``)
         if self.lose_response is not None:
             return "lose-response"
         return "throttle" if self.throttle else "crash" if self.crash else None

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from local_stack.apigateway.websocket import Gateway
     from local_stack.awslambda.environments import LocalFunctions
-    from local_stack.awslambda.event_source_mapping import StreamPoller, StreamSource
+    from local_stack.awslambda.esm import StreamPoller, StreamSource
     from local_stack.cloudwatch.alarms import AlarmEvaluator
     from local_stack.cloudwatch.store import MetricStore
     from local_stack.cost.meter import Meter

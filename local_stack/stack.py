@@ -19,7 +19,8 @@ from local_stack.apigateway.connections import ConnectionRegistry
 from local_stack.apigateway.management import ConnectionsApi, ManagementServer
 from local_stack.apigateway.websocket import Gateway
 from local_stack.awslambda.environments import IdleShutdown, LocalFunctions
-from local_stack.awslambda.event_source_mapping import (
+from local_stack.awslambda.esm import (
+    CLOSING_SHARD_NOTICE,
     POLL_INTERVAL_SECONDS,
     StreamPoller,
     StreamSource,
@@ -40,7 +41,7 @@ from local_stack.dashboard.widgets import widgets
 from local_stack.dynamodb.ttl import TtlEmulator
 from local_stack.emulated import EMULATED, function_concurrency, notices
 from local_stack.events.schedules import Schedule
-from local_stack.faults import access_key
+from local_stack.faults import Fault, access_key
 from local_stack.logs.delivery import LogShipper, logs_notice
 from local_stack.logs.delivery import provision as provision_logs
 from local_stack.provisioning import emulator as aws
@@ -83,6 +84,8 @@ class Options:
     schedule_every: dict[str, float] = field(default_factory=dict)  # logical id -> seconds
     max_per_client: int | None = None
     stream_retention: float | None = None  # seconds the emulated streams keep records (None: 24 h)
+    stream_shards: int = 1  # open shards of every table's stream
+    shard_rollover: float | None = None  # seconds between the shards' rollovers (None: never)
     log_events_max: int | None = None  # log events the emulated CloudWatch Logs keeps (None: 100,000)
     alarm_time_scale: float = 1.0  # alarms evaluated as if each Period were Period * this
     dashboard_port: int = 0  # the dashboard's web page (0: a free port)
@@ -244,6 +247,8 @@ class LocalStack:
             host=options.host,
             stream_retention=options.stream_retention,
             log_events_max=options.log_events_max,
+            stream_shards=options.stream_shards,
+            shard_rollover=options.shard_rollover,
         )
         moto.start()
         aws_side.callback(moto.stop)
@@ -287,9 +292,7 @@ class LocalStack:
         certificate = make_certificate(options.log_path.parent, options.host)
         management = ManagementServer(options.host, options.management_port, tls=server_context(*certificate))
         connections = ConnectionRegistry(meter, on_message=lambda: functions.metrics.gateway("MessageCount"))
-        controls = Controls(functions, connections, bill=meter.bill, on_faults=moto.inject)
         management.mount(f"/{stage}/@connections/", ConnectionsApi(stage, connections))
-        management.mount(PREFIX, controls)
         management.start()
         parts.callback(management.stop)
 
@@ -303,7 +306,7 @@ class LocalStack:
         sources = stream_sources(self.template, self._parameters())
         routed = routes(self.template, api)
         functions.load(
-            function_concurrency(self.template, sources, set(routed.values())),
+            function_concurrency(self.template, sources, set(routed.values()), options.stream_shards),
             environments,
             dependencies=self._dependencies(),
             resolve=deployment.resolve,
@@ -312,9 +315,24 @@ class LocalStack:
         idle_shutdown.start()
         parts.callback(idle_shutdown.stop)
 
-        pollers = self._start_streams(
-            parts, functions, provisioned=provisioned, sources=sources, controls=controls, endpoint=endpoint
+        active_faults: list[Fault] = []  # /_local/faults (event source mappings lose responses by them)
+        pollers, ttls = self._start_streams(
+            parts,
+            functions,
+            provisioned=provisioned,
+            sources=sources,
+            faults=active_faults,
+            endpoint=endpoint,
         )
+        controls = Controls(
+            functions,
+            connections,
+            bill=meter.bill,
+            on_faults=moto.inject,
+            active=active_faults,
+            ttl_sweep=lambda table, as_of: ttls[table].sweep(as_of),
+        )
+        management.mount(PREFIX, controls)
         self._start_schedules(parts, functions)
 
         alarms = self._start_alarms(
@@ -421,10 +439,11 @@ class LocalStack:
         *,
         provisioned: aws.Provisioned,
         sources: list[StreamSource],
-        controls: Controls,
+        faults: list[Fault],
         endpoint: str,
-    ) -> list[StreamPoller]:
-        """The event source mappings of the template's streams, and DynamoDB's TTL process."""
+    ) -> tuple[list[StreamPoller], dict[str, TtlEmulator]]:
+        """The event source mappings of the template's streams, and DynamoDB's TTL process (by
+        table)."""
         pollers: list[StreamPoller] = []
         for source in sources:
             settings = source.settings
@@ -440,36 +459,41 @@ class LocalStack:
                     sqs=aws.client("sqs", endpoint, access_key=LAMBDA_SERVICE_KEY),
                     dead_letter_url=provisioned.queues.get(source.on_failure_queue or ""),
                     poll_interval=self.options.poll_interval,
-                    faults=lambda: controls.faults,  # lose_response faults
+                    faults=lambda: faults,  # lose_response faults
                 )
             )
-        # DynamoDB's TTL process, for every table with TTL whose stream a function reads (it learns
-        # the items' TTLs from the stream, as it never scans)
-        ttls: list[TtlEmulator] = []
+        # DynamoDB's TTL process, for every table whose template enables it: one whose stream a
+        # function reads learns the items' TTLs from the stream (it never scans); any other is scanned
+        ttls: dict[str, TtlEmulator] = {}
         for table_id, table_name in provisioned.tables.items():
             ttl_spec = self.template.properties(table_id).get("TimeToLiveSpecification") or {}
             if not ttl_spec.get("Enabled"):
                 continue
             poller = next((p for p, s in zip(pollers, sources, strict=True) if s.table == table_id), None)
-            if poller is None:
-                self.notices.append(f"TTL of {table_id} is not emulated: no function reads its stream")
-                continue
             ttl = TtlEmulator(
                 aws.client("dynamodb", endpoint, access_key=TTL_KEY),  # its deletes are free
                 table_name=table_name,
                 ttl_attribute=ttl_spec["AttributeName"],
-                on_expired=poller.mark_ttl_deleted,
+                on_expired=poller.mark_ttl_deleted if poller is not None else None,
                 period=self.options.ttl_period,
+                scan=poller is None,
             )
-            poller.observers.append(ttl.learn)
-            ttls.append(ttl)
+            if poller is not None:
+                poller.observers.append(ttl.learn)
+            ttls[table_id] = ttl
+        if pollers and (self.options.stream_shards > 1 or self.options.shard_rollover):
+            every = self.options.shard_rollover
+            rollover = f", each rolled over every {every:g} s" if every else ""
+            self.notices.append(f"streams have {self.options.stream_shards} open shards{rollover}")
+            if any(poller.settings.tumbling_window for poller in pollers):
+                self.notices.append(CLOSING_SHARD_NOTICE)
         for poller in pollers:
             poller.start()
             parts.callback(_stop_and_deliver, poller)
-        for ttl in ttls:
+        for ttl in ttls.values():
             ttl.start()
             parts.callback(ttl.stop)
-        return pollers
+        return pollers, ttls
 
     def _dashboard(
         self, deployment: Deployment, store: MetricStore, alarms: AlarmEvaluator, endpoint: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -215,6 +216,11 @@ def _application_lines(state: dict[str, Any]) -> list[str]:
         lines.append(
             f"stream                  iterator age {state['streamIteratorAgeSeconds']:.1f} s, "
             f"{state['streamRecordsDelivered']:,} records delivered"
+        )
+        lines.append(
+            "stream shards           open {shards_open}   closed {shards_closed}".format_map(
+                sum(map(Counter[str], state["streamDelivery"].values()), Counter[str]())  # all mappings
+            )
         )
     return lines
 

@@ -38,9 +38,13 @@ def read_all(client: DynamoDBStreamsClient, stream_arn: str) -> Iterator[dict[st
 class StreamReader:
     """Reads a stream's new records shard by shard, each shard from ``starting_position`` on.
 
-    An expired iterator is renewed after the last record read. Records trimmed before they were
-    read (older than the stream's retention) are lost, as on AWS: ``on_trimmed`` is told, and
-    reading goes on from the oldest record left.
+    A shard found after the first listing whose parent was listed (a child opened at a rollover)
+    is read from its trim horizon: nothing written to it before it was found is skipped. A closed
+    shard read to its end is ``drained`` (GetRecords gave no ``NextShardIterator``: "the shard has
+    been closed and the requested iterator will not return any more data", API reference,
+    GetRecords). An expired iterator is renewed after the last record read. Records trimmed before
+    they were read (older than the stream's retention) are lost, as on AWS: ``on_trimmed`` is told,
+    and reading goes on from the oldest record left.
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class StreamReader:
         self._on_trimmed = on_trimmed
         self._iterators: dict[str, str | None] = {}
         self._last: dict[str, str] = {}  # shard -> sequence number of the last record read
+        self.parents: dict[str, str | None] = {}  # shard -> its ParentShardId (None: none)
 
     def _iterator(self, shard_id: str, kind: str, after: str | None = None) -> str:
         arguments = {"StreamArn": self.stream_arn, "ShardId": shard_id, "ShardIteratorType": kind}
@@ -63,12 +68,32 @@ class StreamReader:
             arguments["SequenceNumber"] = after
         return str(self._client.get_shard_iterator(**arguments)["ShardIterator"])
 
+    def _described(self) -> Iterator[dict[str, Any]]:
+        """Every shard DescribeStream lists, page by page (``LastEvaluatedShardId``)."""
+        arguments = {"StreamArn": self.stream_arn}
+        while True:
+            description = self._client.describe_stream(**arguments)["StreamDescription"]
+            yield from description["Shards"]
+            if not description.get("LastEvaluatedShardId"):
+                return
+            arguments["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
+
     def shards(self) -> list[str]:
-        description = self._client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        for shard in description["Shards"]:
-            if shard["ShardId"] not in self._iterators:
-                self._iterators[shard["ShardId"]] = self._iterator(shard["ShardId"], self._starting_position)
+        """The shards known, the new ones with an iterator (parents listed before children)."""
+        first = not self._iterators
+        for shard in self._described():
+            shard_id = shard["ShardId"]
+            if shard_id in self._iterators:
+                continue
+            parent = shard.get("ParentShardId")
+            self.parents[shard_id] = parent
+            position = "TRIM_HORIZON" if not first and parent in self.parents else self._starting_position
+            self._iterators[shard_id] = self._iterator(shard_id, position)
         return list(self._iterators)
+
+    def drained(self, shard_id: str) -> bool:
+        """The shard is closed and every record of it has been read."""
+        return shard_id in self._iterators and self._iterators[shard_id] is None
 
     def read(self, shard_id: str) -> Iterator[dict[str, Any]]:
         """The records of ``shard_id`` that arrived since the last read (boto3's parsed shape): one

@@ -46,8 +46,13 @@ class MotoServer:
         host: str = "127.0.0.1",
         stream_retention: float | None = None,
         log_events_max: int | None = None,
+        *,
+        stream_shards: int = 1,
+        shard_rollover: float | None = None,
     ) -> None:
         self.host = host
+        self.stream_shards = stream_shards  # open shards of every table's stream
+        self.shard_rollover = shard_rollover  # seconds between rollovers of the shards (None: never)
         self.log_events_max = log_events_max  # events the emulated CloudWatch Logs keeps (None: its default)
         self.port = port or free_port(host)
         self.stream_retention = stream_retention  # seconds a stream keeps records (None: 24 h)
@@ -71,6 +76,8 @@ class MotoServer:
                     else {}
                 ),
                 **({"LOCAL_LOG_EVENTS_MAX": str(self.log_events_max)} if self.log_events_max else {}),
+                "LOCAL_STREAM_SHARDS": str(self.stream_shards),
+                "LOCAL_SHARD_ROLLOVER_SECONDS": str(self.shard_rollover or 0),
             },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -16,6 +16,7 @@
   was the memory a long run grew by (~17 MB a minute at 25 connections a second);
 - GetRecords answers with the records' JSON as stored, not through moto's generic serializer
   (~1.8 ms a record: a third of moto's time when a stream is read under load);
+- a table's stream has several shards that roll over, when asked (``local_stack.dynamodb.shards``);
 - requests are not logged (werkzeug writes a line per request);
 - faults can be injected per function, service and operation (``FaultInjector``,
   ``local_stack.faults``);
@@ -67,6 +68,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import run_simple
 
 from local_stack.cost import endpoint as metering
+from local_stack.dynamodb import shards
 from local_stack.logs.service import LogsApplication, Retention, bound_log_groups, max_events
 
 if TYPE_CHECKING:
@@ -407,6 +409,12 @@ def _bound_log_groups() -> None:
     _log_retention = bound_log_groups(max_events())
 
 
+def _shard_streams() -> None:
+    """Several shards per stream, rolled over, when the stack asks (``local_stack.dynamodb.shards``);
+    nothing with one shard and no rollover."""
+    shards.install(_stream_lock, lambda: STREAM_RETENTION_SECONDS, *shards.from_environment())
+
+
 @dataclass(frozen=True)
 class Patch:
     """A change to moto's classes: ``apply`` replaces the attributes ``replaces`` names."""
@@ -421,6 +429,17 @@ class Patch:
 PATCHES: tuple[Patch, ...] = (
     Patch(_track_models_weakly, ((BaseModel, "__new__"),)),
     Patch(_serialize_stream_appends, ((StreamShard, "add"), (StreamShard, "get"))),
+    # before the iterators' expiry, which wraps the sharded GetShardIterator; replaces nothing with
+    # one shard and no rollover (the default)
+    Patch(
+        _shard_streams,
+        (
+            (Table, "set_stream_specification"),
+            (DynamoDBStreamsBackend, "describe_stream"),
+            (DynamoDBStreamsBackend, "get_shard_iterator"),
+            (DynamoDBStreamsHandler, "describe_stream"),
+        ),
+    ),
     Patch(
         _expire_iterators,
         ((DynamoDBStreamsBackend, "get_shard_iterator"), (DynamoDBStreamsBackend, "get_records")),

@@ -285,6 +285,50 @@ def test_a_marker_lives_as_long_as_a_final_invocation_can_be_retried(
     assert max_age < lives <= max_age + MARKER_MARGIN_SECONDS  # not a day: the table stays small
 
 
+def test_across_a_rollover_each_shard_applies_once_and_closed_shards_markers_expire_by_ttl(
+    window, records, gauge, dynamodb, counters
+):
+    """A parent shard's last window and its children's: each applied once (a retried final
+    invocation of the parent changes nothing after its child's), then DynamoDB's TTL process (the
+    local stack's, scanning a table whose stream nobody reads) removes the markers of the closed
+    shards once their lifetime has passed: the count and the live shards' markers stay."""
+    from local_stack.dynamodb.ttl import TtlEmulator
+
+    last = [records("opened", "a"), records("opened", "b")]  # the parent's last window
+    assert window(*last, final=True, shard="shardId-parent")["state"]["change"] == 0  # applied
+    for child, name in (("shardId-child-1", "c"), ("shardId-child-2", "d")):
+        window(records("opened", name), final=True, shard=child)
+    window(*last, final=True, shard="shardId-parent")  # its response was lost: retried after them
+    assert gauge.count() == 4
+
+    def markers() -> dict[str, int]:
+        items = dynamodb.scan(TableName=counters, ConsistentRead=True)["Items"]
+        return {i[KEY]["S"]: int(i["expiresAt"]["N"]) for i in items if i[KEY]["S"].startswith(SHARD_PREFIX)}
+
+    written = markers()
+    children = {f"{SHARD_PREFIX}shardId-child-{n}" for n in (1, 2)}
+    assert set(written) == {f"{SHARD_PREFIX}shardId-parent", *children}
+    # the children go on: their markers are renewed by their later windows, the parent's is not
+    later = max(written.values()) + 10
+    ttl = TtlEmulator(dynamodb, table_name=counters, ttl_attribute="expiresAt", scan=True)
+    assert ttl.sweep(now=min(written.values()) - 1) == 0  # not yet
+    dynamodb.update_item(
+        TableName=counters,
+        Key={KEY: {"S": f"{SHARD_PREFIX}shardId-child-1"}},
+        UpdateExpression="SET expiresAt = :later",
+        ExpressionAttributeValues={":later": {"N": str(later + 900)}},
+    )
+    dynamodb.update_item(
+        TableName=counters,
+        Key={KEY: {"S": f"{SHARD_PREFIX}shardId-child-2"}},
+        UpdateExpression="SET expiresAt = :later",
+        ExpressionAttributeValues={":later": {"N": str(later + 900)}},
+    )
+    assert ttl.sweep(now=later) == 1
+    assert set(markers()) == {f"{SHARD_PREFIX}shardId-child-1", f"{SHARD_PREFIX}shardId-child-2"}
+    assert gauge.count() == 4  # the count item has no TTL: it stays
+
+
 # ----- reconcile -----------------------------------------------------------------------------------
 @pytest.fixture
 def reconcile(template, monkeypatch):

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from local_stack.awslambda.event_source_mapping import stream_sources
+from local_stack.awslambda.esm import stream_sources
 from local_stack.emulated import function_concurrency, notices
 from sam_template.expand import TranslationError, expand
 from sam_template.model import declared_variables, load_template

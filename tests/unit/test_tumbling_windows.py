@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.awslambda.event_source_mapping import MAX_STATE_BYTES, SourceSettings, StreamPoller, _Shard
+from local_stack.awslambda.esm import MAX_STATE_BYTES, Shard, SourceSettings, StreamPoller
 from local_stack.faults import Fault
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-10-29T14:00:00.000"
@@ -65,12 +65,12 @@ def poller(function: Function, **settings: Any) -> StreamPoller:
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch):
-    import local_stack.awslambda.event_source_mapping as module
+    import local_stack.awslambda.esm.poller as module
 
     monkeypatch.setattr(module.time, "sleep", lambda _: None)
 
 
-def deliver(mapping: StreamPoller, shard: _Shard, now: float, *records: dict[str, Any]) -> None:
+def deliver(mapping: StreamPoller, shard: Shard, now: float, *records: dict[str, Any]) -> None:
     shard.buffer.extend(records)
     shard.oldest = shard.oldest or 0.0
     mapping._deliver_windows(shard, now, flush=False)
@@ -78,7 +78,7 @@ def deliver(mapping: StreamPoller, shard: _Shard, now: float, *records: dict[str
 
 def test_the_event_carries_the_window_fields():
     function = Function()
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 10, record(1, T0 + 5))
     (event,) = function.events
     assert event["window"] == {"start": "2024-10-29T14:32:00Z", "end": "2024-10-29T14:33:00Z"}
@@ -89,7 +89,7 @@ def test_the_event_carries_the_window_fields():
 
 def test_windows_are_aligned_to_their_length_and_a_batch_never_spans_two():
     function = Function()
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 70, record(1, T0 + 5), record(2, T0 + 59), record(3, T0 + 61))
     first, second = function.events
     assert [r["dynamodb"]["SequenceNumber"] for r in first["Records"]] == ["1", "2"]
@@ -103,7 +103,7 @@ def test_windows_are_aligned_to_their_length_and_a_batch_never_spans_two():
 
 def test_each_invocation_gets_the_state_the_previous_successful_one_returned():
     function = Function()
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 1, record(1, T0), record(2, T0))
     deliver(mapping, shard, T0 + 2, record(3, T0 + 1))
     assert [event["state"] for event in function.events] == [{}, {"n": 2}]
@@ -111,7 +111,7 @@ def test_each_invocation_gets_the_state_the_previous_successful_one_returned():
 
 def test_state_is_kept_per_shard():
     function = Function()
-    mapping, one, two = poller(function), _Shard("shardId-1"), _Shard("shardId-2")
+    mapping, one, two = poller(function), Shard("shardId-1"), Shard("shardId-2")
     deliver(mapping, one, T0 + 1, record(1, T0), record(2, T0))
     deliver(mapping, two, T0 + 1, record(3, T0))
     deliver(mapping, two, T0 + 2, record(4, T0))
@@ -128,7 +128,7 @@ def test_a_failed_invocation_keeps_the_state_from_before_it():
         return {"state": {"n": event["state"].get("n", 0) + len(event["Records"])}}
 
     function = Function(answer)
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 1, record(1, T0))
     failing["now"] = True
     deliver(mapping, shard, T0 + 2, record(2, T0 + 1))
@@ -140,7 +140,7 @@ def test_a_failed_invocation_keeps_the_state_from_before_it():
 def test_a_response_without_state_is_a_failed_invocation():
     answers = iter([{"batchItemFailures": []}, {"state": {"ok": True}}])
     function = Function(lambda _event: next(answers))
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 1, record(1, T0))
     assert shard.buffer  # not done: retried
     mapping._deliver_windows(shard, T0 + 2, flush=False)
@@ -152,7 +152,7 @@ def test_a_response_without_state_is_a_failed_invocation():
 
 def test_the_final_invocation_comes_once_the_window_has_closed_with_or_without_records():
     function = Function()
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 30, record(1, T0 + 10))
     mapping._deliver_windows(shard, T0 + 59, flush=False)  # still open: nothing more
     assert len(function.events) == 1
@@ -166,7 +166,7 @@ def test_the_final_invocation_comes_once_the_window_has_closed_with_or_without_r
 
 def test_a_window_without_records_has_no_invocation():
     function = Function()
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     mapping._deliver_windows(shard, T0 + 600, flush=False)
     assert function.events == []
 
@@ -175,7 +175,7 @@ def test_a_state_over_1_mb_ends_the_window_early_and_it_goes_on_with_a_fresh_sta
     big = {"blob": "x" * MAX_STATE_BYTES}
     answers = iter([{"state": big}, {"state": {"after": "early"}}, {"state": {"n": 1}}, {"state": {}}])
     function = Function(lambda _event: next(answers))
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 1, record(1, T0))
     deliver(mapping, shard, T0 + 2, record(2, T0 + 1))
     ended, after = function.events[1], function.events[2]
@@ -194,7 +194,7 @@ def test_a_partial_failure_delivers_the_rest_again_with_the_state_returned():
         ]
     )
     function = Function(lambda _event: next(answers))
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 1, record(1, T0), record(2, T0), record(3, T0))
     mapping._deliver_windows(shard, T0 + 2, flush=False)
     retry = function.events[1]
@@ -209,7 +209,7 @@ def test_after_the_retries_a_final_invocation_gives_up_and_the_window_ends():
         return {"state": {"n": 1}}
 
     function = Function(answer)
-    mapping, shard = poller(function, max_retries=2), _Shard("shardId-1")
+    mapping, shard = poller(function, max_retries=2), Shard("shardId-1")
     deliver(mapping, shard, T0 + 1, record(1, T0))
     for now in range(4):
         mapping._deliver_windows(shard, T0 + 60 + now, flush=False)
@@ -220,7 +220,7 @@ def test_after_the_retries_a_final_invocation_gives_up_and_the_window_ends():
 
 def test_a_record_arriving_after_its_window_finished_joins_the_open_one():
     function = Function()
-    mapping, shard = poller(function), _Shard("shardId-1")
+    mapping, shard = poller(function), Shard("shardId-1")
     deliver(mapping, shard, T0 + 61, record(1, T0 + 5))  # delivered and finished
     deliver(mapping, shard, T0 + 62, record(2, T0 + 59))  # written at :59, read at :02
     assert function.events[-1]["window"]["start"] == "2024-10-29T14:33:00Z"
@@ -228,8 +228,9 @@ def test_a_record_arriving_after_its_window_finished_joins_the_open_one():
 
 def test_a_lost_response_of_a_final_invocation_is_a_failure_retried_with_the_state_from_before():
     function = Function()
-    mapping, shard = poller(function), _Shard("shardId-1")
-    mapping.faults = lambda: [Fault(function="Consumer", lose_response="final", times=1)]
+    mapping, shard = poller(function), Shard("shardId-1")
+    fault = Fault(function="Consumer", lose_response="final", times=1)  # one fault, as the stack holds it
+    mapping.faults = lambda: [fault]
     deliver(mapping, shard, T0 + 1, record(1, T0))
     mapping._deliver_windows(shard, T0 + 60, flush=False)  # ran, its answer lost
     mapping._deliver_windows(shard, T0 + 61, flush=False)  # retried, answered
