@@ -187,6 +187,7 @@ class ExecutionEnvironment:
             try:
                 await answered
             except TimeoutError:
+                loop.remove_reader(descriptor)  # before the descriptor closes: uvloop's poll holds it
                 self.stop()
                 raise
             try:
