@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from local_stack.cognito.tokens import STACK_FILE, NoStack, find_pool, issue_token
 from local_stack.dashboard.snapshot import BrowserMissing, snapshot
+from local_stack.event_loop import run
 from local_stack.harness.loadgen import LoadPlan, SteadyPlan, load_tokens, run_load, run_steady
 from local_stack.stack import Options, serve
 from sam_template.expand import TranslationError
@@ -255,7 +255,7 @@ def _up(chosen: argparse.Namespace) -> int:
         template_path=chosen.template,  # made absolute by Options, with the log's path
     )
     try:
-        return asyncio.run(serve(options))
+        return run(serve(options))
     except KeyboardInterrupt:
         return 130
     except (ValueError, TranslationError) as exc:  # the template asks for what cannot run locally

@@ -40,6 +40,7 @@ from local_stack.dashboard.terminal import StoreReader, show, status
 from local_stack.dashboard.widgets import widgets
 from local_stack.dynamodb.ttl import TtlEmulator
 from local_stack.emulated import EMULATED, function_concurrency, notices
+from local_stack.event_loop import describe as describe_loop
 from local_stack.events.schedules import Schedule
 from local_stack.faults import Fault, access_key
 from local_stack.logs.delivery import LogShipper, logs_notice
@@ -534,12 +535,13 @@ async def serve(options: Options) -> int:
         # stack: out of the cyclic collector's full passes (two took 0.2 s of CPU while 1,000
         # clients connected, walking ~185,000 objects each)
         gc.freeze()
-        described = running.describe()
+        described = {**running.describe(), "eventLoop": describe_loop(loop)}
         write_stack_file(options.log_path.parent, described)  # how other commands find this stack
         if options.headless:
             out.write(json.dumps({"event": "ready", **described}) + "\n")
         else:
             out.write(f"WebSocket URL: {described['url']}\n@connections: {described['managementUrl']}\n")
+            out.write(f"event loop: {described['eventLoop']}\n")
             out.writelines(f"not emulated: {notice}\n" for notice in described["notices"])
         out.flush()
         while not stopping.is_set():

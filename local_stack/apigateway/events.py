@@ -12,10 +12,11 @@ import json
 import secrets
 import string
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from local_stack.ids import random_bytes
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 CONNECTION_ROUTES = ("$connect", "$disconnect")
@@ -32,7 +33,7 @@ def new_connection_id() -> str:
 
 
 def new_request_id() -> str:
-    return base64.b64encode(uuid.uuid4().bytes[:12]).decode()
+    return base64.b64encode(random_bytes(12)).decode()
 
 
 def request_time(moment: float) -> str:

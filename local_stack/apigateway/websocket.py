@@ -221,7 +221,7 @@ class Gateway:
             last_active=time.time(),
         )
         self.connections.opened(live)
-        watchdog = asyncio.create_task(self._watch(live))
+        watchdog = _Deadlines(live, self.idle_timeout, self.max_duration)
         try:
             async for message in socket:
                 live.last_active = time.time()
@@ -258,18 +258,6 @@ class Gateway:
             self._meter.message(len(str(response["body"]).encode()))
             await live.socket.send(str(response["body"]))  # the route response: back to the client
 
-    async def _watch(self, live: LiveConnection) -> None:
-        while True:
-            now = time.time()
-            idle_left = live.last_active + self.idle_timeout - now
-            age_left = live.connected_at + self.max_duration - now
-            if idle_left <= 0 or age_left <= 0:
-                live.close_as = GOING_AWAY
-                await live.socket.close(*GOING_AWAY)
-                return
-            # until the earlier deadline; a message meanwhile moved the idle one later: checked then
-            await asyncio.sleep(min(idle_left, age_left))
-
     async def _disconnect(self, live: LiveConnection) -> None:
         disconnect = self.routes.get("$disconnect")
         if disconnect is None:
@@ -286,3 +274,34 @@ class Gateway:
         self.connections.count("disconnects")
         self._meter.message()
         await self._invoke(disconnect, event)
+
+
+class _Deadlines:
+    """Closes a connection as API Gateway does at its idle timeout or its maximum duration,
+    whichever comes first (1001, going away): one timer a connection on the running loop, which,
+    when it fires, re-arms itself for the later idle deadline a message set meanwhile."""
+
+    def __init__(self, live: LiveConnection, idle_timeout: float, max_duration: float) -> None:
+        self._live = live
+        self._idle_timeout = idle_timeout
+        self._max_duration = max_duration
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
+        self._check()
+
+    def _check(self) -> None:
+        live, now = self._live, time.time()
+        idle_left = live.last_active + self._idle_timeout - now
+        age_left = live.connected_at + self._max_duration - now
+        if idle_left <= 0 or age_left <= 0:
+            live.close_as = GOING_AWAY
+            self._closing = self._loop.create_task(live.socket.close(*GOING_AWAY))
+            return
+        # until the earlier deadline; a message meanwhile moved the idle one later: checked then
+        self._timer = self._loop.call_later(min(idle_left, age_left), self._check)
+
+    def cancel(self) -> None:
+        """The connection closed: no deadline left to watch."""
+        if self._timer is not None:
+            self._timer.cancel()

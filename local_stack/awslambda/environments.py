@@ -19,7 +19,6 @@ import multiprocessing
 import pickle
 import threading
 import time
-import uuid
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -31,6 +30,7 @@ from local_stack.cloudwatch import emf
 from local_stack.cloudwatch.service_metrics import ServiceMetrics
 from local_stack.cloudwatch.shipper import MetricSink, NoMetrics
 from local_stack.cost.meter import Meter
+from local_stack.ids import request_uuid
 from local_stack.periodic import Periodic
 from sam_template.handlers import ACCOUNT, REGION, HandlerCode
 from sam_template.logging_config import LogSettings
@@ -187,6 +187,7 @@ class ExecutionEnvironment:
             try:
                 await answered
             except TimeoutError:
+                loop.remove_reader(descriptor)  # before the descriptor closes: uvloop's poll holds it
                 self.stop()
                 raise
             try:
@@ -420,7 +421,7 @@ class LocalFunctions:
         invocation) and the function's timeout."""
         with self._lock:
             self.invocations[logical_id] += 1
-        return str(uuid.uuid4()), self._timeouts[logical_id]
+        return request_uuid(), self._timeouts[logical_id]
 
     @staticmethod
     def _arn(logical_id: str) -> str:

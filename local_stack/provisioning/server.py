@@ -49,14 +49,15 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum
+from moto.core import responses as moto_responses
 from moto.core.common_models import BaseModel
 from moto.core.exceptions import JsonRESTError
-from moto.core.serialize import TimestampSerializer
+from moto.core.serialize import BaseJSONSerializer, TimestampSerializer
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -70,6 +71,7 @@ from werkzeug.serving import run_simple
 from local_stack.cost import endpoint as metering
 from local_stack.dynamodb import shards
 from local_stack.logs.service import LogsApplication, Retention, bound_log_groups, max_events
+from local_stack.provisioning import answers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -420,7 +422,7 @@ class Patch:
     """A change to moto's classes: ``apply`` replaces the attributes ``replaces`` names."""
 
     apply: Callable[[], None]
-    replaces: tuple[tuple[type, str], ...]
+    replaces: tuple[tuple[type | ModuleType, str], ...]
 
 
 # Every change this server makes to moto, in the order it is made. Where two patches replace the
@@ -449,6 +451,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch(_merge_statistic_sets, ((CloudWatchBackend, "put_metric_data"),)),
     Patch(_bound_log_groups, ((LogsBackend, "put_log_events"),)),
     Patch(metering.meter_dynamodb, tuple((DynamoDBBackend, name) for name in metering.METERED)),
+    Patch(answers.cache_action_names, ((moto_responses, "method_names_from_class"),)),
+    Patch(answers.attribute_values_as_stored, ((BaseJSONSerializer, "_serialize_type_structure"),)),
 )
 _patched = threading.Lock()
 _applied: list[Patch] = []

@@ -4,6 +4,7 @@ CloudWatch and table, the @connections API, TTL expiry, and a clean shutdown."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -156,6 +157,8 @@ def test_stack_stops_cleanly_on_sigterm(stack):
     children = stack.children()
     assert children, "the AWS emulation runs as a child process"
     tree = descendants(stack.process.pid)  # the environments' own children too
+    # the loop it runs on, SIGTERM's handler included, is named at start: uvloop's where installed
+    assert stack.ready["eventLoop"].startswith("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
 
     assert stack.stop(timeout=30) == 0
 

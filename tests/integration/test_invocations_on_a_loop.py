@@ -1,7 +1,8 @@
 """The gateway's invocations (``LocalFunctions.invoke_async``, awaited on its event loop) behave as
 the threads' (``invoke``): Lambda's timeout, a crash replacing the environment, the environment
 freed last serving next, invocations waiting for a busy environment, exact counters; and a caller
-that stops waiting leaves its invocation to finish."""
+that stops waiting leaves its invocation to finish. Each on asyncio's loop and on uvloop's, the one
+the stack runs on where it is installed."""
 
 from __future__ import annotations
 
@@ -18,6 +19,20 @@ from sam_template.model import load_template
 APP = Path(__file__).parent / "apps" / "faulty" / "template.yaml"
 
 
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    """``asyncio.run`` on the loop the test is parametrised with."""
+    factory = None
+    if request.param == "uvloop":
+        factory = pytest.importorskip("uvloop").new_event_loop
+
+    def on_the_loop(main):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(main)
+
+    return on_the_loop
+
+
 @pytest.fixture
 def functions():
     local = LocalFunctions(load_template(APP), io.StringIO())
@@ -26,32 +41,34 @@ def functions():
     local.stop()
 
 
-def test_the_timeout_ends_an_awaited_invocation_and_the_environment_is_replaced(functions):
+def test_the_timeout_ends_an_awaited_invocation_and_the_environment_is_replaced(functions, run):
     before = functions.invoke("FaultFunction", {})["pid"]
 
     async def scenario() -> None:
         with pytest.raises(FunctionError, match=r"Task timed out after 1\.00 seconds"):
             await functions.invoke_async("FaultFunction", {"hang": True})
 
-    asyncio.run(scenario())
+    run(scenario())
     assert before not in functions.environments()["FaultFunction"]
     assert (functions.errors["FaultFunction"], functions.replaced["FaultFunction"]) == (1, 1)
     assert "Task timed out after 1.00 seconds" in functions._log.getvalue()
 
 
-def test_a_crash_during_an_awaited_invocation_is_a_function_error_and_replaces_the_environment(functions):
+def test_a_crash_during_an_awaited_invocation_is_a_function_error_and_replaces_the_environment(
+    functions, run
+):
     async def scenario() -> tuple[int, int]:
         before = (await functions.invoke_async("FaultFunction", {}))["pid"]
         with pytest.raises(FunctionError, match="Runtime exited"):
             await functions.invoke_async("FaultFunction", {"crash": True})
         return before, (await functions.invoke_async("FaultFunction", {}))["pid"]
 
-    before, after = asyncio.run(scenario())
+    before, after = run(scenario())
     assert after != before
     assert (functions.invocations["FaultFunction"], functions.errors["FaultFunction"]) == (3, 1)
 
 
-def test_awaited_invocations_wait_for_a_busy_environment_and_the_one_freed_last_serves_next(functions):
+def test_awaited_invocations_wait_for_a_busy_environment_and_the_one_freed_last_serves_next(functions, run):
     async def scenario() -> tuple[set[int], set[int]]:
         # five at once on two environments: three wait for one to be freed
         burst = await asyncio.gather(
@@ -60,13 +77,13 @@ def test_awaited_invocations_wait_for_a_busy_environment_and_the_one_freed_last_
         after = [(await functions.invoke_async("FaultFunction", {}))["pid"] for _ in range(3)]
         return {answer["pid"] for answer in burst}, set(after)
 
-    burst, after = asyncio.run(scenario())
+    burst, after = run(scenario())
     assert len(burst) == 2
     assert len(after) == 1  # one after another: the environment freed last each time
     assert functions.invocations["FaultFunction"] == 8
 
 
-def test_counters_are_exact_with_threads_and_the_loop_invoking_together(functions):
+def test_counters_are_exact_with_threads_and_the_loop_invoking_together(functions, run):
     def threads() -> None:
         for _ in range(20):
             functions.invoke("FaultFunction", {})
@@ -79,13 +96,13 @@ def test_counters_are_exact_with_threads_and_the_loop_invoking_together(function
     others = [threading.Thread(target=threads) for _ in range(2)]
     for thread in others:
         thread.start()
-    asyncio.run(loop())
+    run(loop())
     for thread in others:
         thread.join()
     assert (functions.invocations["FaultFunction"], functions.errors["FaultFunction"]) == (60, 20)
 
 
-def test_a_caller_that_stops_waiting_leaves_its_invocation_to_finish(functions):
+def test_a_caller_that_stops_waiting_leaves_its_invocation_to_finish(functions, run):
     def served() -> int:
         return functions._log.getvalue().count("served")
 
@@ -102,6 +119,6 @@ def test_a_caller_that_stops_waiting_leaves_its_invocation_to_finish(functions):
             await asyncio.sleep(0.05)
         return len(answers)
 
-    assert asyncio.run(scenario()) == 4
+    assert run(scenario()) == 4
     assert served() == 5
     assert (functions.invocations["FaultFunction"], functions.errors["FaultFunction"]) == (5, 0)

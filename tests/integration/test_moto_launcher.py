@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import Table
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
@@ -60,6 +61,7 @@ def test_each_patch_replaces_what_it_names_and_they_are_applied_once(monkeypatch
 
 
 ORIGINAL_GET_RECORDS = DynamoDBStreamsHandler.get_records
+ORIGINAL_STRUCTURE = BaseJSONSerializer._serialize_type_structure
 
 
 def _shards():
@@ -372,3 +374,65 @@ def test_a_read_is_one_get_records_and_more_only_while_pages_come_back_full(jour
     client.put_item(TableName="t", Item={"k": {"S": "f"}, "v": {"S": "1"}})
     assert [r["dynamodb"]["Keys"]["k"]["S"] for r in reader.read(shard)] == ["f"]
     assert len(calls) == 4  # one short page: the poll is done, no empty page asked for
+
+
+def test_dynamodb_answers_holding_items_are_the_bodies_motos_serializer_wrote(journaled, monkeypatch):
+    """GetItem, UpdateItem, DeleteItem and Query answer with every attribute type, nested, empty
+    values and binaries among them: the body written with the server's patches is moto's own,
+    field for field, and boto3 reads back the items as written."""
+    client = journaled
+    plain = {
+        "k": {"S": "plain"},
+        "e": {"S": ""},
+        "n": {"N": "-1.5e3"},
+        "ss": {"SS": ["p", "q"]},
+        "ns": {"NS": ["1", "2"]},
+        "t": {"BOOL": True},
+        "f": {"BOOL": False},
+        "z": {"NULL": True},
+        "l": {"L": [{"S": "x"}, {"L": []}, {"M": {}}]},
+        "m": {"M": {"in": {"N": "3"}, "deep": {"M": {"y": {"SS": ["a"]}}}}},
+    }
+    binary = {**plain, "k": {"S": "binary"}, "b": {"B": b"\x00bin"}, "bs": {"BS": [b"x"]}}
+    binary["m"] = {"M": {"deep": {"M": {"z": {"B": b"zz"}}}, "in": {"N": "3"}}}
+
+    def answers() -> list[dict]:
+        bodies: list[dict] = []
+
+        def keep(http_response, **_):
+            bodies.append(json.loads(http_response.content))
+
+        client.meta.events.register("after-call.dynamodb", keep)
+        try:
+            for item in (plain, binary):
+                client.put_item(TableName="t", Item=item)
+                client.get_item(TableName="t", Key={"k": item["k"]}, ReturnConsumedCapacity="TOTAL")
+                client.update_item(
+                    TableName="t",
+                    Key={"k": item["k"]},
+                    UpdateExpression="SET extra = :v",
+                    ExpressionAttributeValues={":v": {"L": [{"N": "1"}, {"NULL": True}]}},
+                    ReturnValues="ALL_NEW",
+                )
+                client.query(
+                    TableName="t",
+                    KeyConditionExpression="k = :k",
+                    ExpressionAttributeValues={":k": item["k"]},
+                )
+                client.delete_item(TableName="t", Key={"k": item["k"]}, ReturnValues="ALL_OLD")
+            client.get_item(TableName="t", Key={"k": {"S": "missing"}})
+        finally:
+            client.meta.events.unregister("after-call.dynamodb", keep)
+        return bodies
+
+    ours = answers()
+    read_back = client.put_item(TableName="t", Item=binary) and client.get_item(
+        TableName="t", Key={"k": binary["k"]}
+    )
+    client.delete_item(TableName="t", Key={"k": binary["k"]})
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", ORIGINAL_STRUCTURE)
+    motos = answers()
+
+    assert ours == motos
+    assert ours[1]["Item"] == json.loads(json.dumps(plain))  # the plain item, all of it
+    assert read_back["Item"] == binary
