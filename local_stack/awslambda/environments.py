@@ -15,24 +15,22 @@ the other callers (event source mappings, schedules, controls) wait in their own
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import pickle
 import threading
 import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from local_stack.awslambda import logging_config as lambda_logs
+from local_stack.awslambda.execution_environment import EnvironmentLost, ExecutionEnvironment
 from local_stack.awslambda.pool import Pool
-from local_stack.awslambda.runtime import relative_paths, reserved_variables
-from local_stack.awslambda.worker import serve
+from local_stack.awslambda.runtime import reserved_variables
 from local_stack.cloudwatch import emf
 from local_stack.cloudwatch.service_metrics import ServiceMetrics
 from local_stack.cloudwatch.shipper import MetricSink, NoMetrics
 from local_stack.cost.meter import Meter
 from local_stack.ids import request_uuid
 from local_stack.periodic import Periodic
-from sam_template.handlers import ACCOUNT, REGION, HandlerCode
+from sam_template.handlers import ACCOUNT, REGION
 from sam_template.logging_config import LogSettings
 
 if TYPE_CHECKING:
@@ -74,155 +72,6 @@ class FunctionThrottled(FunctionError):
 # long ("Understanding the Lambda execution environment lifecycle", Shutdown phase); five minutes
 # here, and each function keeps one warm environment (on Lambda a quiet function has none left).
 IDLE_SHUTDOWN_SECONDS = 300.0
-
-
-# How long Lambda lets an execution environment's Init phase run ("Understanding the Lambda
-# execution environment lifecycle", Init phase: 10 seconds, not part of the invocation's timeout).
-INIT_SECONDS = 10.0
-
-
-# ----- the Lambda service side -------------------------------------------------------------------
-class EnvironmentLost(RuntimeError):
-    """The environment is gone: it crashed, or was stopped because the invocation timed out."""
-
-
-class ExecutionEnvironment:
-    """One worker process running one function's handler, one invocation at a time, with a log
-    stream of its own (``AWS_LAMBDA_LOG_STREAM_NAME``)."""
-
-    def __init__(
-        self,
-        template: Template,
-        logical_id: str,
-        environment: dict[str, str],
-        dependencies: Path | None = None,
-    ) -> None:
-        code = HandlerCode.of(template, logical_id, dependencies)
-        relative = relative_paths(code, environment)
-        if relative:
-            raise ValueError(f"{logical_id}: paths handed to its environment must be absolute: {relative}")
-        spawn = multiprocessing.get_context("spawn")  # no fork: the stack's process runs threads
-        self._connection, child = spawn.Pipe()
-        self.log_stream = lambda_logs.log_stream_name()
-        environment = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream}
-        self.process = spawn.Process(
-            target=serve,
-            args=(child, code, logical_id, environment),
-            name=f"lambda-{logical_id}",
-            daemon=True,
-        )
-        self.process.start()
-        child.close()
-        self._initialised = False
-        self.init_events: list[str] = []  # what its Init phase wrote
-        self.init_routed = False  # into the function's log
-        self.init_ms: float | None = None  # its Init duration, until its first invocation reports it
-        self.duration_ms = 0.0  # of its last invocation
-        self.idle_since = time.monotonic()
-
-    @property
-    def initialised(self) -> bool:
-        return self._initialised
-
-    @property
-    def pid(self) -> int:
-        return int(self.process.pid or 0)
-
-    def _receive(self, seconds: float) -> Any:  # noqa: ANN401
-        if not self._connection.poll(seconds):
-            self.stop()
-            raise TimeoutError
-        try:
-            return self._connection.recv()
-        except (EOFError, OSError) as exc:
-            self.process.join(1)
-            raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
-
-    def initialise(self) -> None:
-        """Wait for the Init phase (the handler's import)."""
-        if not self._initialised:
-            try:
-                # spawning an interpreter locally costs more than on Lambda
-                _, _, self.init_events, self.init_ms = self._receive(INIT_SECONDS * 3)
-            except TimeoutError:
-                raise EnvironmentLost("Init phase timed out") from None
-            self._initialised = True
-
-    def invoke(
-        self, event: dict[str, Any], timeout: float, request_id: str, arn: str
-    ) -> tuple[bool, Any, list[str], int]:
-        """Run one invocation: (succeeded, response or error document, log events, max memory used
-        in MB); raises :class:`EnvironmentLost` (crash) or ``TimeoutError``."""
-        self.initialise()
-        started = time.monotonic()  # Duration: the Invoke phase only, not Init
-        deadline_ms = time.time() * 1000 + timeout * 1000  # the context counts down to it
-        try:
-            self._connection.send_bytes(_pickled(event, request_id, deadline_ms, arn))
-            outcome: tuple[bool, Any, list[str], int] = self._receive(timeout)
-        except TimeoutError:  # an OSError too: not a lost environment but a timed-out invocation
-            raise
-        except (BrokenPipeError, OSError) as exc:
-            raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
-        finally:
-            self.duration_ms = (time.monotonic() - started) * 1000
-        return outcome
-
-    async def invoke_async(
-        self, event: dict[str, Any], timeout: float, request_id: str, arn: str
-    ) -> tuple[bool, Any, list[str], int]:
-        """:meth:`invoke` of an initialised environment, awaited on the running event loop: the
-        loop waits for the answer on the environment's pipe."""
-        loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        deadline_ms = time.time() * 1000 + timeout * 1000
-        answered: asyncio.Future[None] = loop.create_future()
-        descriptor = self._connection.fileno()
-        loop.add_reader(descriptor, _settle, answered)
-        timer = loop.call_later(timeout, _expire, answered)
-        try:
-            try:
-                self._connection.send_bytes(_pickled(event, request_id, deadline_ms, arn))
-            except OSError as exc:
-                raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
-            try:
-                await answered
-            except TimeoutError:
-                loop.remove_reader(descriptor)  # before the descriptor closes: uvloop's poll holds it
-                self.stop()
-                raise
-            try:
-                outcome: tuple[bool, Any, list[str], int] = self._connection.recv()
-            except (EOFError, OSError) as exc:
-                self.process.join(1)
-                raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
-        finally:
-            timer.cancel()
-            loop.remove_reader(descriptor)
-            self.duration_ms = (time.monotonic() - started) * 1000
-        return outcome
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.join(5)
-        self._connection.close()
-
-
-def _pickled(event: dict[str, Any], request_id: str, deadline_ms: float, arn: str) -> bytes:
-    """An invocation as the worker's ``Connection.recv`` reads it: pickled once, with the plain
-    pickler (``Connection.send`` builds a ``ForkingPickler`` for every message)."""
-    return pickle.dumps((event, request_id, deadline_ms, arn), pickle.HIGHEST_PROTOCOL)
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    """The environment's pipe has something to read: its answer, or the end of a crashed one."""
-    if not future.done():
-        future.set_result(None)
-
-
-def _expire(future: asyncio.Future[None]) -> None:
-    """The function's timeout passed without an answer."""
-    if not future.done():
-        future.set_exception(TimeoutError())
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
