@@ -146,6 +146,21 @@ def markers(stack) -> dict[str, int]:
     }
 
 
+def gauge_points(stack) -> list[tuple[str, float, float]]:
+    """The last minute's one-second ``ActiveConnections`` datapoints (time, maximum, samples)."""
+    now = time.time()
+    points = aws(stack, "cloudwatch").get_metric_statistics(
+        Namespace="ConnectionTracker",
+        MetricName="ActiveConnections",
+        Dimensions=[{"Name": "service", "Value": "connection-tracker"}],
+        StartTime=now - 60,
+        EndTime=now + 1,
+        Period=1,
+        Statistics=["Maximum", "SampleCount"],
+    )["Datapoints"]
+    return sorted((p["Timestamp"].isoformat(), p["Maximum"], p["SampleCount"]) for p in points)
+
+
 def test_every_count_stays_exact_across_shards_rolling_over(tmp_path):
     stack = start_stack(tmp_path, "--batch-window", "0.2", "--ttl-period", "0.3", *SHARDED, *SHORT_WINDOW)
     loop = asyncio.new_event_loop()
@@ -169,7 +184,12 @@ def test_every_count_stays_exact_across_shards_rolling_over(tmp_path):
         wait_for(lambda: gauge_count(stack) == OPEN_AT_END, timeout=60, interval=0.5)
         found = local_call(stack, "invoke/ReconcileFunction", {})
         assert (found["drift"], found["live"]) == (0, OPEN_AT_END)
-        wait_for(lambda: reader.latest("ActiveConnections") == OPEN_AT_END, timeout=30, interval=0.5)
+        wait_for(
+            lambda: reader.latest("ActiveConnections") == OPEN_AT_END,
+            timeout=60,
+            interval=0.5,
+            describe=lambda: gauge_points(stack),
+        )
         totals = reader.totals()
         expired = sum(ends_by_ttl(index) for index in range(LIFECYCLES))
         # each record once, but those of the two invocations whose responses were lost: twice
