@@ -141,3 +141,21 @@ class DeadLetters:
             if not page:
                 return found
             found.extend(page)
+
+
+def source_settings(**settings: Any) -> Any:
+    """An event source mapping's settings, Lambda's defaults but for ``settings`` (no tumbling
+    window unless one is given)."""
+    from local_stack.awslambda.esm import SourceSettings
+
+    chosen = {
+        "batch_size": 100,
+        "batching_window": 0.0,
+        "filter_criteria": None,
+        "max_retries": 2,
+        "bisect": False,
+        "report_item_failures": True,
+        "starting_position": "TRIM_HORIZON",
+        **settings,
+    }
+    return SourceSettings(**chosen)

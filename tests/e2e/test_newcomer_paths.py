@@ -19,12 +19,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from local_stack.harness.process import ROOT, StackProcess
+from tests.e2e.test_local_stack import aws
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -53,16 +53,6 @@ def started(stack: StackProcess) -> StackProcess:
 def stopped(stack: StackProcess) -> None:
     stack.stop()
     print("".join(stack.printed()))  # what the stack said, shown when a test fails
-
-
-def aws(stack: StackProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=stack.ready["awsEndpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
 
 
 def invoke(stack: StackProcess, function: str) -> dict[str, Any]:

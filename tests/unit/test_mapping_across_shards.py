@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 import local_stack.awslambda.esm.poller as poller_module
-from local_stack.awslambda.esm import SourceSettings, StreamPoller
+from local_stack.awslambda.esm import StreamPoller
 from tests.fake_streams import T0, Streams
+from tests.fakes import source_settings
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-10-29T14:00:00.000"
 
@@ -54,18 +55,14 @@ class Function:
 
 
 def mapping(function: Function, streams: Streams, **settings: Any) -> StreamPoller:
-    chosen = {
-        "batch_size": 100,
-        "batching_window": 0.0,
-        "filter_criteria": None,
-        "max_retries": 2,
-        "bisect": False,
-        "report_item_failures": True,
-        "starting_position": "TRIM_HORIZON",
-        "tumbling_window": 60,
-        **settings,
-    }
-    return StreamPoller(function, "Consumer", streams, ARN, SourceSettings(**chosen), poll_interval=60)
+    return StreamPoller(
+        function,
+        "Consumer",
+        streams,
+        ARN,
+        source_settings(**{"tumbling_window": 60, **settings}),
+        poll_interval=60,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from local_stack.awslambda.esm import Shard, SourceSettings, StreamPoller, outcome
+from local_stack.awslambda.esm import Shard, StreamPoller, outcome
 from local_stack.awslambda.esm.outcome import FAILED
 from local_stack.faults import Fault
 from tests.fake_streams import Streams
+from tests.fakes import source_settings
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-10-29T14:00:00.000"
 
@@ -53,22 +54,12 @@ def record(sequence: int) -> dict[str, Any]:
 def mapping(
     function: Function, queue: Queue | None = None, streams: Streams | None = None, **settings: Any
 ) -> StreamPoller:
-    chosen = {
-        "batch_size": 100,
-        "batching_window": 0.0,
-        "filter_criteria": None,
-        "max_retries": 2,
-        "bisect": False,
-        "report_item_failures": True,
-        "starting_position": "TRIM_HORIZON",
-        **settings,
-    }
     return StreamPoller(
         function,
         "Consumer",
         streams,
         ARN,
-        SourceSettings(**chosen),
+        source_settings(**settings),
         sqs=queue,
         dead_letter_url="q",
         poll_interval=60,

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from local_stack.awslambda.esm import MAX_STATE_BYTES, Shard, SourceSettings, StreamPoller
+from local_stack.awslambda.esm import MAX_STATE_BYTES, Shard, StreamPoller
 from local_stack.faults import Fault
+from tests.fakes import source_settings
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-10-29T14:00:00.000"
 WINDOW = 60
@@ -49,18 +50,14 @@ def record(sequence: int, created: int) -> dict[str, Any]:
 
 
 def poller(function: Function, **settings: Any) -> StreamPoller:
-    chosen = {
-        "batch_size": 100,
-        "batching_window": 0.0,
-        "filter_criteria": None,
-        "max_retries": 2,
-        "bisect": False,
-        "report_item_failures": True,
-        "starting_position": "TRIM_HORIZON",
-        "tumbling_window": WINDOW,
-        **settings,
-    }
-    return StreamPoller(function, "Consumer", None, ARN, SourceSettings(**chosen), poll_interval=60)
+    return StreamPoller(
+        function,
+        "Consumer",
+        None,
+        ARN,
+        source_settings(**{"tumbling_window": WINDOW, **settings}),
+        poll_interval=60,
+    )
 
 
 @pytest.fixture(autouse=True)
