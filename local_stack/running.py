@@ -53,11 +53,6 @@ class Running:
     def distribution(self, name: str) -> list[float]:
         return self.store.recent_values(str(name))
 
-    @property
-    def poller(self) -> StreamPoller | None:
-        """The first stream event source mapping (the live view's stream figures)."""
-        return self.pollers[0] if self.pollers else None
-
     def describe(self) -> dict[str, Any]:
         first = self.sources[0] if self.sources else None
         provisioned = self.provisioned

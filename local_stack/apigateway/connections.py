@@ -50,7 +50,7 @@ class ConnectionRegistry:
         self._on_message = on_message  # a message to a client counted in API Gateway's metrics
         self._live: dict[str, LiveConnection] = {}
         self._lock = threading.Lock()
-        self.skip_disconnect: set[str] = set()
+        self._skip_disconnect: set[str] = set()
         self._counts = {"accepted": 0, "refused": 0, "disconnects": 0, "disconnects_skipped": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -82,16 +82,16 @@ class ConnectionRegistry:
     def skips_disconnect(self, connection_id: str) -> bool:
         """Whether this connection's ``$disconnect`` is lost (once: the mark is used up)."""
         with self._lock:
-            if connection_id not in self.skip_disconnect:
+            if connection_id not in self._skip_disconnect:
                 return False
-            self.skip_disconnect.discard(connection_id)
+            self._skip_disconnect.discard(connection_id)
             self._counts["disconnects_skipped"] += 1
             return True
 
     def skip(self, connection_ids: list[str]) -> int:
         with self._lock:
-            self.skip_disconnect.update(connection_ids)
-            return len(self.skip_disconnect)
+            self._skip_disconnect.update(connection_ids)
+            return len(self._skip_disconnect)
 
     def __len__(self) -> int:
         return len(self._live)

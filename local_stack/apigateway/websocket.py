@@ -149,7 +149,7 @@ class Gateway:
         route = event["requestContext"]["routeKey"]
         started = time.monotonic()
         try:
-            response = await self._run(logical_id, event)
+            response = await self._functions.invoke_async(logical_id, event)
         except Exception as exc:  # noqa: BLE001 - a function error is API Gateway's 500
             self.metrics.gateway("IntegrationError", route=route)
             if isinstance(exc, FunctionThrottled):
@@ -158,10 +158,6 @@ class Gateway:
         finally:
             self.metrics.gateway("IntegrationLatency", (time.monotonic() - started) * 1000, route=route)
         return response if isinstance(response, dict) else {"statusCode": 200}
-
-    async def _run(self, logical_id: str, event: dict[str, Any]) -> Any:  # noqa: ANN401
-        """A function's answer, awaited on the gateway's loop (raises when it fails)."""
-        return await self._functions.invoke_async(logical_id, event)
 
     # ----- $connect ----------------------------------------------------------------------------
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -189,7 +185,7 @@ class Gateway:
             self.metrics.gateway("ConnectCount", route="$connect")
             self._meter.message()
         if self.authorizer is not None:  # before the integration
-            verdict = await self.authorizer.check(event, self._run)
+            verdict = await self.authorizer.check(event, self._functions.invoke_async)
             if verdict.status is not None:
                 self.connections.count("refused")
                 if verdict.status < 500:  # 401/403: a client error, as API Gateway counts it
