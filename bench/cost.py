@@ -25,15 +25,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import jwt
 from websockets.asyncio.client import connect
 
 from bench.common import print_table
+from local_stack.cognito.tokens import NoStack, issue_token, pool_client
 from local_stack.harness.process import StackProcess
 from local_stack.provisioning import emulator as aws
 from ops import capacity, prices
 
 CONNECTIONS, RATE, HOLD, TTL_SHARE = 600, 20.0, 4.0, 0.05
-PASSWORD = "Bench-password-1"  # noqa: S105 - the emulated pool's users, made for the run
 BATCH_WINDOW = 5.0  # the template's MaximumBatchingWindowInSeconds
 REFERENCE_LIFETIME = 900.0  # the README's capacity table: 15 minutes
 
@@ -53,33 +54,13 @@ def _harness(ready: dict[str, Any]) -> Any:  # noqa: ANN401 - a boto3 client (th
     return aws.client("dynamodb", ready["awsEndpoint"])  # the stack's own key: not billed
 
 
-class NoUserPool(RuntimeError):
-    """The local stack provisions no user pool: the run with AuthMode=cognito cannot be made."""
-
-
 def _tokens(ready: dict[str, Any], connections: int) -> tuple[list[str], list[str]]:
     """An ID token and the user's sub (the clientId the authorizer passes) for each client: a user
-    per client in the stack's user pool, signed in with its password (the harness: not billed)."""
-    cognito = aws.client("cognito-idp", ready["awsEndpoint"])
-    pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
-    if not pools:
-        raise NoUserPool("the local stack provisions no Cognito user pool")
-    pool = pools[0]["Id"]
-    client = cognito.list_user_pool_clients(UserPoolId=pool, MaxResults=60)["UserPoolClients"][0]["ClientId"]
-    tokens, subs = [], []
-    for number in range(connections):
-        name = f"cost-{number}"
-        created = cognito.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS")
-        cognito.admin_set_user_password(UserPoolId=pool, Username=name, Password=PASSWORD, Permanent=True)
-        signed_in = cognito.admin_initiate_auth(
-            UserPoolId=pool,
-            ClientId=client,
-            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": name, "PASSWORD": PASSWORD},
-        )
-        tokens.append(signed_in["AuthenticationResult"]["IdToken"])
-        subs.append(next(a["Value"] for a in created["User"]["Attributes"] if a["Name"] == "sub"))
-    return tokens, subs
+    per client in the stack's user pool, signed in as ``python -m local_stack token`` signs in (the
+    harness: not billed). Raises :class:`NoStack` where the stack provisions no user pool."""
+    target = pool_client(ready)
+    tokens = [issue_token(target, f"cost-{number}") for number in range(connections)]
+    return tokens, [jwt.decode(token, options={"verify_signature": False})["sub"] for token in tokens]
 
 
 def _items(dynamodb: Any, table: str) -> dict[str, str]:  # noqa: ANN401
@@ -148,7 +129,7 @@ def measure(
 ) -> dict[str, Any]:
     """Run the lifecycles through a local stack of its own; the bill once every item is gone (the
     lost ones by TTL) and the consumer has had their records. ``auth_mode`` cognito: every client
-    signs in first (raises :class:`NoUserPool` where the local stack provisions none)."""
+    signs in first (raises :class:`NoStack` where the local stack provisions none)."""
     overrides = [] if auth_mode == "none" else ["--parameter-overrides", f"AuthMode={auth_mode}"]
     with tempfile.TemporaryDirectory() as default:
         folder = scratch or Path(default)
@@ -238,7 +219,7 @@ def run() -> dict[str, float]:
     results = {"tracker": measured["tracker"], "model_tracker": model["tracker"]}
     try:
         authorized = measure(auth_mode="cognito")
-    except NoUserPool as exc:
+    except NoStack as exc:
         print(f"cost with AuthMode=cognito: not measured ({exc})")
         return results
     with_auth = authorized["perMillionConnections"]

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,8 +28,9 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake
 
-from bench.common import ROOT, print_table
+from bench.common import ROOT, descendants, print_table
 from local_stack.harness.process import StackProcess
+from local_stack.provisioning.emulator import free_port
 
 APP = Path(ROOT, "bench", "peer_app")
 PACKAGES = {"serverless": "3.38", "serverless-offline": "13.9"}
@@ -79,30 +79,16 @@ def install(folder: Path) -> str | None:
 
 def tree_cpu_seconds(root: int) -> float:
     """CPU time (user + system) of a process and its live descendants, from ``/proc`` (0 elsewhere)."""
-    children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    for entry in Path("/proc").glob("[0-9]*/stat"):
+    total = 0.0
+    for pid in descendants(root):
         try:
-            stat = entry.read_text()
-        except OSError:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # gone meanwhile
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        pid = int(entry.parent.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        times[pid] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += times.get(pid, 0.0)
-        todo += children.get(pid, [])
+        total += (int(fields[11]) + int(fields[12])) / tick
     return total
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ServerlessOffline:
@@ -112,7 +98,7 @@ class ServerlessOffline:
     def __init__(self, folder: Path, log: Path) -> None:
         for name in ("handler.py", "serverless.yml"):
             shutil.copyfile(APP / name, folder / name)
-        http, self.port, lambda_port = _free_port(), _free_port(), _free_port()
+        http, self.port, lambda_port = free_port(), free_port(), free_port()
         environment = {
             **os.environ,
             # serverless 3 is CommonJS loading ES modules: Node 20's require(esm) breaks it

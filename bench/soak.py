@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import print_table
+from bench.common import descendants, print_table
 from local_stack.dashboard.terminal import MetricsReader
 from local_stack.harness.loadgen import SteadyPlan, steady
 from local_stack.harness.process import StackProcess
@@ -35,23 +35,6 @@ PROBE_RATES = (8.0, 12.0, 18.0, 25.0, 35.0, 45.0, 60.0)
 HOLD_SECONDS = 2.0
 BATCH_SETTLE_SECONDS = 8.0  # longer than the consumer's 5 s batching window
 P99_SUSTAINED_MS = 500  # a rate is sustained when connects stay this fast: headroom for the consumer
-
-
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
 
 
 def _kilobytes(process: int, file: str, name: str) -> int | None:
@@ -72,7 +55,7 @@ def memory_mb(pid: int) -> dict[str, Any]:
     showed first)."""
     resident: dict[str, float] = {}
     proportional_kb = emulation_kb = 0
-    for process in _descendants(pid):
+    for process in descendants(pid):
         rss_kb = _kilobytes(process, "status", "VmRSS")
         try:
             name = Path(f"/proc/{process}/comm").read_text().strip()

@@ -59,11 +59,18 @@ class PoolClient:
 
 def find_pool(stack_file: Path, pool: str | None = None, app_client: str | None = None) -> PoolClient:
     """The running stack's user pool and app client (their logical ids; the first ones when not
-    given)."""
+    given), from the file it writes when ready."""
     try:
         described = json.loads(stack_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise NoStack(f"no running local stack: no {stack_file} (start one: make dev)") from None
+    return pool_client(described, pool, app_client)
+
+
+def pool_client(
+    described: dict[str, Any], pool: str | None = None, app_client: str | None = None
+) -> PoolClient:
+    """The user pool and app client of a running stack's description (its ready line)."""
     pools: dict[str, Any] = described.get("userPools") or {}
     if not pools:
         raise NoStack("the running stack's template has no AWS::Cognito::UserPool")
