@@ -34,7 +34,6 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-import threading
 import time
 import weakref
 import zlib
@@ -47,7 +46,10 @@ from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
+from local_stack.periodic import Periodic
+
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable
 
 # moto's own first sequence number; each shard gets a block of numbers of its own above it
@@ -237,12 +239,6 @@ def install(lock: threading.RLock, retention: Callable[[], float], count: int, r
         )
         return ActionResult({"StreamDescription": stream})
 
-    def roll_over_every_period() -> None:
-        while True:
-            time.sleep(rollover)
-            for stream in list(sharded_streams):
-                stream.roll_over(retention())
-
     describe_one, one_iterator = (
         DynamoDBStreamsBackend.describe_stream,
         DynamoDBStreamsBackend.get_shard_iterator,
@@ -253,4 +249,21 @@ def install(lock: threading.RLock, retention: Callable[[], float], count: int, r
     DynamoDBStreamsHandler.describe_stream = describe_stream_paged  # type: ignore[method-assign]
     ShardIterator.get = _get  # type: ignore[method-assign]
     if rollover:
-        threading.Thread(target=roll_over_every_period, name="shard-rollover", daemon=True).start()
+        Rollover(rollover, sharded_streams, retention).start()
+
+
+class Rollover(Periodic):
+    """Every period each open shard of every sharded stream closes and a child opens."""
+
+    name = "shard-rollover"
+
+    def __init__(
+        self, period: float, streams: weakref.WeakSet[ShardedStream], retention: Callable[[], float]
+    ) -> None:
+        super().__init__(period)
+        self._streams = streams
+        self._retention = retention
+
+    def round(self) -> None:
+        for stream in list(self._streams):
+            stream.roll_over(self._retention())

@@ -106,13 +106,15 @@ def _untracked(cls: type[LogEvent], *_: Any, **__: Any) -> LogEvent:  # noqa: AN
     return object.__new__(cls)
 
 
-def bound_log_groups(max_events: int) -> Retention:
-    """Patch moto's ``PutLogEvents`` so that the log groups keep their retention and the bound.
-
-    Log events are not added to moto's list of every model instance (``instances_tracked``, what
+def untrack_log_events() -> None:
+    """Log events are not added to moto's list of every model instance (``instances_tracked``, what
     ``/moto-api`` lists; ``BaseModel.__new__``): the functions deliver thousands a second under
     load, and tracking each cost more than storing it (nothing reads that list for log events)."""
     LogEvent.__new__ = staticmethod(_untracked)  # type: ignore[assignment,method-assign]
+
+
+def bound_log_groups(max_events: int) -> Retention:
+    """Patch moto's ``PutLogEvents`` so that the log groups keep their retention and the bound."""
     put = LogsBackend.put_log_events
     retention = Retention(max_events)
 

@@ -62,15 +62,21 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import StreamShard, Table
-from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
-from moto.logs.models import LogsBackend
+from moto.logs.models import LogEvent, LogsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
 from local_stack.cost import endpoint as metering
 from local_stack.dynamodb import shards
-from local_stack.logs.service import LogsApplication, Retention, bound_log_groups, max_events
+from local_stack.logs.service import (
+    LogsApplication,
+    Retention,
+    bound_log_groups,
+    max_events,
+    untrack_log_events,
+)
 from local_stack.provisioning import answers
 
 if TYPE_CHECKING:
@@ -430,6 +436,7 @@ class Patch:
 # sees a cancelled transaction as the client does (its items already put back).
 PATCHES: tuple[Patch, ...] = (
     Patch(_track_models_weakly, ((BaseModel, "__new__"),)),
+    Patch(untrack_log_events, ((LogEvent, "__new__"),)),
     Patch(_serialize_stream_appends, ((StreamShard, "add"), (StreamShard, "get"))),
     # before the iterators' expiry, which wraps the sharded GetShardIterator; replaces nothing with
     # one shard and no rollover (the default)
@@ -440,6 +447,7 @@ PATCHES: tuple[Patch, ...] = (
             (DynamoDBStreamsBackend, "describe_stream"),
             (DynamoDBStreamsBackend, "get_shard_iterator"),
             (DynamoDBStreamsHandler, "describe_stream"),
+            (ShardIterator, "get"),
         ),
     ),
     Patch(

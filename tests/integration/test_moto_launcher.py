@@ -25,16 +25,27 @@ from local_stack.dynamodb.streams import StreamReader
 from local_stack.provisioning import server as moto_server
 from tests.tables import key_table
 
+INHERITED = object()
+
 
 @contextlib.contextmanager
 def taken_back():
-    """What the server's patches replace, put back afterwards (they are process-wide)."""
-    saved = {(cls, name): cls.__dict__[name] for patch in moto_server.PATCHES for cls, name in patch.replaces}
+    """What the server's patches replace, put back afterwards (they are process-wide); an attribute
+    a class inherited (``INHERITED``) is removed again."""
+    saved = {
+        (cls, name): cls.__dict__.get(name, INHERITED)
+        for patch in moto_server.PATCHES
+        for cls, name in patch.replaces
+    }
     try:
         yield saved
     finally:
         for (cls, name), value in saved.items():
-            setattr(cls, name, value)
+            if value is INHERITED:
+                with contextlib.suppress(AttributeError):
+                    delattr(cls, name)
+            else:
+                setattr(cls, name, value)
 
 
 @pytest.fixture
