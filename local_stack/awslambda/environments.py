@@ -121,6 +121,7 @@ class LocalFunctions:
         # injected faults (``/_local/faults``): logical id -> "throttle" or "crash"
         self.faults: dict[str, str] = {}
         self._busy: dict[str, int] = defaultdict(int)
+        self._starting: dict[str, int] = defaultdict(int)  # environments being made, not listed yet
         self._log = log
         self._log_lock = threading.Lock()
         self._idle: dict[str, Pool[ExecutionEnvironment]] = {}
@@ -171,13 +172,21 @@ class LocalFunctions:
         )
 
     def _scale_out(self, logical_id: str) -> ExecutionEnvironment | None:
-        """A new environment while the function's limit allows one (its Init not waited for)."""
+        """A new environment while the function's limit allows one (its Init not waited for). Its
+        place is taken under the lock, its process started outside it: the gateway's loop takes the
+        lock on every invocation."""
         with self._lock:
-            if len(self._environments[logical_id]) < self._limits[logical_id]:
-                environment = self._new_environment(logical_id)
+            if len(self._environments[logical_id]) + self._starting[logical_id] >= self._limits[logical_id]:
+                return None
+            self._starting[logical_id] += 1
+        try:
+            environment = self._new_environment(logical_id)
+            with self._lock:
                 self._environments[logical_id].append(environment)
-                return environment
-        return None
+        finally:
+            with self._lock:
+                self._starting[logical_id] -= 1
+        return environment
 
     def _take(self, logical_id: str) -> ExecutionEnvironment:
         """An idle environment; else a new one while the limit allows; else the next one freed."""
@@ -187,6 +196,21 @@ class LocalFunctions:
             self._replace(logical_id, environment, "environment exited while idle")
             environment = idle.get_nowait() or self._scale_out(logical_id) or idle.get()
         return environment
+
+    async def _take_async(self, logical_id: str) -> ExecutionEnvironment:
+        """:meth:`_take` on the event loop: a new environment's process starts in a thread, a wait for
+        the next one freed takes none."""
+        idle = self._idle[logical_id]
+        while True:
+            environment = idle.get_nowait()
+            if environment is None and len(self._environments[logical_id]) < self._limits[logical_id]:
+                environment = await asyncio.to_thread(self._scale_out, logical_id)
+            if environment is None:
+                environment = await idle.get_async()
+            if environment.process.is_alive():
+                return environment
+            # died while idle (killed): Lambda uses a fresh one
+            self._replace(logical_id, environment, "environment exited while idle")
 
     def environments(self) -> dict[str, list[int]]:
         """The process ids of each function's execution environments."""
@@ -220,15 +244,7 @@ class LocalFunctions:
 
     async def _invoke_async(self, logical_id: str, event: dict[str, Any], concurrent: int) -> Any:  # noqa: ANN401
         try:
-            idle = self._idle[logical_id]
-            environment = idle.get_nowait()
-            if environment is None and len(self._environments[logical_id]) < self._limits[logical_id]:
-                environment = await asyncio.to_thread(self._scale_out, logical_id)
-            if environment is None:
-                environment = await idle.get_async()
-            if not environment.process.is_alive():  # died while idle (killed): Lambda uses a fresh one
-                self._replace(logical_id, environment, "environment exited while idle")
-                environment = await asyncio.to_thread(self._take, logical_id)
+            environment = await self._take_async(logical_id)
             request_id, timeout = self._started(logical_id)
             try:
                 if not environment.initialised:  # its cold start: the Init phase, waited for in a thread
