@@ -49,6 +49,7 @@ from local_stack.provisioning import emulator as aws
 from local_stack.running import Running
 from sam_template.conditions import deployed
 from sam_template.expand import expand
+from sam_template.handlers import function_arn
 from sam_template.intrinsics import Deployment, Unresolvable
 from sam_template.logging_config import LogSettings
 from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
@@ -205,7 +206,7 @@ class LocalStack:
             attributes[(name, "TopicArn")] = arn
             attributes[(name, "TopicName")] = arn.rsplit(":", 1)[-1]
         for name in self.template.of_type("AWS::Lambda::Function"):
-            attributes[(name, "Arn")] = f"arn:aws:lambda:{aws.REGION}:{aws.ACCOUNT}:function:{name}"
+            attributes[(name, "Arn")] = function_arn(name)
         # AWS::Cognito::UserPool and UserPoolClient return values (CloudFormation reference)
         for name, pool in provisioned.user_pools.items():
             attributes[(name, "Arn")] = f"arn:aws:cognito-idp:{aws.REGION}:{aws.ACCOUNT}:userpool/{pool}"

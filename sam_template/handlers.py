@@ -138,6 +138,11 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+def function_arn(name: str) -> str:
+    """A function's ARN in the local account and region."""
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
 @dataclass
 class LambdaContext:
     """Lambda's context object ("Using the Lambda context object to retrieve Python function
@@ -159,7 +164,7 @@ class LambdaContext:
 
     def __post_init__(self) -> None:
         if not self.invoked_function_arn:
-            self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+            self.invoked_function_arn = function_arn(self.function_name)
         if not self.log_group_name:
             self.log_group_name = f"/aws/lambda/{self.function_name}"
         if not self.deadline_ms:

@@ -30,7 +30,7 @@ from local_stack.cloudwatch.shipper import MetricSink, NoMetrics
 from local_stack.cost.meter import Meter
 from local_stack.ids import request_uuid
 from local_stack.periodic import Periodic
-from sam_template.handlers import ACCOUNT, REGION
+from sam_template.handlers import function_arn
 from sam_template.logging_config import LogSettings
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ class LocalFunctions:
 
     @staticmethod
     def _arn(logical_id: str) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+        return function_arn(logical_id)
 
     def response_lost(self, logical_id: str) -> None:
         """An invocation that ran but whose response never reached its caller (an injected

@@ -95,23 +95,13 @@ class MetricShipper(Shipper):
                 # one-second points unless the datum says otherwise
                 resolution = int(datum.get("StorageResolution", 1))
                 key = (namespace, datum["MetricName"], dimensions, datum["Unit"], second, resolution)
-                stats = aggregated.setdefault(key, [0.0, 0.0, math.inf, -math.inf])
                 for value in datum["Values"]:
-                    stats[0] += 1
-                    stats[1] += value
-                    stats[2] = min(stats[2], value)
-                    stats[3] = max(stats[3], value)
+                    _fold(aggregated, key, value)
         while self._values:
             namespace, stamp, values = self._values.popleft()
             second = int(stamp)
             for name, dimensions, unit, value, resolution in values:
-                stats = aggregated.setdefault(
-                    (namespace, name, dimensions, unit, second, resolution), [0.0, 0.0, math.inf, -math.inf]
-                )
-                stats[0] += 1
-                stats[1] += value
-                stats[2] = min(stats[2], value)
-                stats[3] = max(stats[3], value)
+                _fold(aggregated, (namespace, name, dimensions, unit, second, resolution), value)
         by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for (namespace, name, dimensions, unit, second, resolution), (
             count,
@@ -134,3 +124,12 @@ class MetricShipper(Shipper):
                 self._cloudwatch.put_metric_data(
                     Namespace=namespace, MetricData=data[start : start + _DATA_PER_CALL]
                 )
+
+
+def _fold(aggregated: dict[Any, list[float]], key: Any, value: float) -> None:  # noqa: ANN401 - a metric's key
+    """One value into its metric's (sample count, sum, minimum, maximum) of one second."""
+    stats = aggregated.setdefault(key, [0.0, 0.0, math.inf, -math.inf])
+    stats[0] += 1
+    stats[1] += value
+    stats[2] = min(stats[2], value)
+    stats[3] = max(stats[3], value)

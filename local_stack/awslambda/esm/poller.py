@@ -46,7 +46,7 @@ from local_stack.awslambda.filters import passes
 from local_stack.dynamodb.streams import StreamReader, lambda_record, without_split_inserts
 from local_stack.dynamodb.ttl import item_key
 from local_stack.periodic import Periodic
-from local_stack.provisioning.emulator import ACCOUNT, REGION
+from sam_template.handlers import function_arn
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -402,7 +402,7 @@ class StreamPoller(Periodic):
         info = {
             "requestContext": {
                 "requestId": f"local-{time.time_ns()}",
-                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self._function}",
+                "functionArn": function_arn(self._function),
                 "condition": "RetryAttemptsExhausted",
                 "approximateInvokeCount": shard.attempts + 1,
             },
