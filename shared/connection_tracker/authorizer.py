@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from functools import cache
 
 from connection_tracker.identity import (
-    CLIENT_ID_CONTEXT_KEY,
     Identity,
     load_auth_settings,
     method_arn,
     policy,
     token_of,
 )
+from connection_tracker.models import CLIENT_ID_CONTEXT_KEY
 from connection_tracker.tokens import KeySet, TokenVerifier, http_fetcher
 
 # API Gateway answers 401 for a Lambda authorizer that fails with exactly this message.

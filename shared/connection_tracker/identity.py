@@ -13,17 +13,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connection_tracker.settings import ConfigurationError
+from connection_tracker.settings import validated
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 # The identity source of the template's authorizer (route.request.querystring.token).
 TOKEN_PARAMETER = "token"  # noqa: S105 - the parameter's name, not a secret
-# The key of the authorizer's context that $connect reads (requestContext.authorizer.clientId).
-CLIENT_ID_CONTEXT_KEY = "clientId"
 # Clock skew allowed on exp / nbf / iat (seconds).
 CLOCK_SKEW_SECONDS = 60
 # The only signature algorithms accepted: asymmetric, what Cognito (RS256) and OIDC providers sign with.
@@ -134,14 +132,7 @@ class AuthSettings(BaseModel):
 
 def load_auth_settings(environ: Mapping[str, str]) -> AuthSettings:
     """Validate the authorizer's environment; raise :class:`ConfigurationError` naming each bad variable."""
-    try:
-        return AuthSettings.model_validate(dict(environ))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'AUTH_MODE'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigurationError(f"bad configuration: {problems}") from exc
+    return validated(AuthSettings, environ, whole="AUTH_MODE")
 
 
 @dataclass(frozen=True, slots=True)

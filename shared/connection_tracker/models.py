@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeSerializer
 
 UNKNOWN_CLIENT = "unknown"
+# The key of the authorizer's context that $connect reads (requestContext.authorizer.clientId).
+CLIENT_ID_CONTEXT_KEY = "clientId"
 CLIENT_ID_MAX_LENGTH = 128
 CONNECTION_ID_MAX_LENGTH = 128  # API Gateway's are 16 characters
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"

@@ -7,7 +7,7 @@ so a misconfigured function never writes a wrong item.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -100,12 +100,22 @@ class Settings(BaseModel):
         return []
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Validate the environment; raise :class:`ConfigurationError` naming each bad variable."""
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated(model: type[Model], environ: Mapping[str, str], whole: str = "") -> Model:
+    """The environment as ``model``; raise :class:`ConfigurationError` naming each bad variable
+    (``whole``: the name given to an error of the settings as a whole)."""
     try:
-        return Settings.model_validate(dict(environ))
+        return model.model_validate(dict(environ))
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+            f"{'.'.join(str(part) for part in error['loc']) or whole}: {error['msg']}"
+            for error in exc.errors()
         )
         raise ConfigurationError(f"bad configuration: {problems}") from exc
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Validate the environment; raise :class:`ConfigurationError` naming each bad variable."""
+    return validated(Settings, environ)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from connection_tracker.identity import CLIENT_ID_CONTEXT_KEY
 from connection_tracker.models import (
+    CLIENT_ID_CONTEXT_KEY,
     CONNECTION_ID_MAX_LENGTH,
     UNKNOWN_CLIENT,
     USER_AGENT_MAX_LENGTH,
