@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
 STANDARD_STATISTICS = ("Sum", "Average", "Minimum", "Maximum", "SampleCount")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
@@ -46,9 +46,14 @@ class UnsupportedStatistic(ValueError):
 def percentile(values: list[float], p: float) -> float:
     """The p-th percentile by nearest rank: the smallest value with at least p% of the values at or
     below it (a value that was observed, as CloudWatch's percentiles are of the data points)."""
+    (found,) = percentiles(values, (p,))
+    return found
+
+
+def percentiles(values: Sequence[float], ps: Sequence[float]) -> list[float]:
+    """:func:`percentile` for each of ``ps``, the values sorted once."""
     ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
+    return [ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1] for p in ps]
 
 
 def statistic(stat: str, values: list[float]) -> float:
@@ -155,6 +160,12 @@ class MetricStore:
                 return None
             second = seconds[max(seconds)]
             return max([*second.values, *([second.high] if second.count else [])], default=None)
+
+    def values_since(self, key: tuple[str, str, Dimensions], since: float) -> list[float]:
+        """The metric's values of the seconds from ``since`` on (aggregated points have none)."""
+        with self._lock:
+            by_second = self._points.get(key, {})
+            return [value for stamp, second in by_second.items() if stamp >= since for value in second.values]
 
     def recent_values(self, name: str, limit: int = 10_000) -> list[float]:
         """The last ``limit`` values of every metric called ``name`` (any namespace, dimensions),

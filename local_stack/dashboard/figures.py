@@ -6,11 +6,12 @@ catalogue, are added only where that catalogue's metrics exist (``has_catalogue`
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import DIMENSION, NAMESPACE, SERVICE
-from local_stack.cloudwatch.store import metric_key
+from local_stack.cloudwatch.store import metric_key, percentiles
 from sam_template.model import declared_variables
 
 if TYPE_CHECKING:
@@ -55,15 +56,13 @@ def functions(template: Template, store: MetricStore, now: float | None = None) 
         def total(metric: str, dimensions: list[tuple[str, str]] = dimensions) -> float:
             return store.total(metric_key("AWS/Lambda", metric, dimensions))
 
-        duration = metric_key("AWS/Lambda", "Duration", dimensions)
-        window = DURATION_WINDOW_SECONDS + 1
+        durations = store.values_since(metric_key("AWS/Lambda", "Duration", dimensions), math.ceil(start))
+        p50, p99 = percentiles(durations, (50, 99)) if durations else (None, None)
         found[name] = {
             "invocations": total("Invocations"),
             "errors": total("Errors"),
             "throttles": total("Throttles"),
-            "durationMs": {
-                stat: store.series(duration, stat, window, [start]).get(start) for stat in ("p50", "p99")
-            },
+            "durationMs": {"p50": p50, "p99": p99},
         }
     return found
 

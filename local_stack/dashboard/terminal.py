@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connection_tracker.catalogue import DIMENSION, NAMESPACE, SERVICE, MetricName
-from local_stack.cloudwatch.store import metric_key, percentile
+from local_stack.cloudwatch.store import metric_key
+from local_stack.cloudwatch.store import percentiles as store_percentiles
 from local_stack.dashboard import figures
 
 if TYPE_CHECKING:
@@ -108,7 +109,9 @@ class StoreReader:
 
 def percentiles(values: Sequence[float]) -> dict[str, float | None]:
     """p50, p90 and p99 as CloudWatch (and the dashboard and the alarms) compute them."""
-    return {name: percentile(list(values), p) if values else None for name, p in PERCENTILES.items()}
+    if not values:
+        return dict.fromkeys(PERCENTILES)
+    return dict(zip(PERCENTILES, store_percentiles(values, list(PERCENTILES.values())), strict=True))
 
 
 def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
