@@ -294,14 +294,14 @@ class LocalStack:
         certificate = make_certificate(options.log_path.parent, options.host)
         management = ManagementServer(options.host, options.management_port, tls=server_context(*certificate))
         connections = ConnectionRegistry(meter, on_message=lambda: functions.metrics.gateway("MessageCount"))
-        management.mount(f"/{stage}/@connections/", ConnectionsApi(stage, connections))
+        connections_api = ConnectionsApi(stage, connections)
+        management.mount(connections_api.prefix, connections_api)
         management.start()
         parts.callback(management.stop)
 
         deployment = self.deployment(provisioned, api_id, stage)  # what references resolve to here
         provision_logs(self.template, deployment, aws.client("logs", endpoint))
-        scheme_host = management.secure_address or f"{options.host}:{management.port}"
-        connections_url = f"https://{scheme_host}/{stage}"
+        connections_url = f"https://{management.secure_address}/{stage}"
         environments = self._environments(
             deployment, {"CONNECTIONS_API_ENDPOINT": connections_url}, certificate[0], endpoint
         )

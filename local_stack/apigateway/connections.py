@@ -51,7 +51,7 @@ class ConnectionRegistry:
         self._live: dict[str, LiveConnection] = {}
         self._lock = threading.Lock()
         self._skip_disconnect: set[str] = set()
-        self._counts = {"accepted": 0, "refused": 0, "disconnects": 0, "disconnects_skipped": 0}
+        self._counts = {"accepted": 0, "refused": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ----- the gateway's side (its event loop) ---------------------------------------------------
@@ -85,7 +85,6 @@ class ConnectionRegistry:
             if connection_id not in self._skip_disconnect:
                 return False
             self._skip_disconnect.discard(connection_id)
-            self._counts["disconnects_skipped"] += 1
             return True
 
     def skip(self, connection_ids: list[str]) -> int:

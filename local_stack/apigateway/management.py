@@ -67,18 +67,16 @@ class ConnectionsApi:
 
 
 class ManagementServer:
-    """Serves the mounted handlers over HTTP on ``port`` and, with ``tls``, over HTTPS on a free
-    port (where handlers reach ``@connections`` from their events' ``domainName``)."""
+    """Serves the mounted handlers over HTTP on ``port`` (for tools) and over HTTPS on a free port
+    (where handlers reach ``@connections`` from their events' ``domainName``)."""
 
-    def __init__(self, host: str, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext) -> None:
         self.host = host
         self._mounts: dict[str, Handler] = {}
         handler = _request_handler(self._mounts)
         self._plain = ThreadingHTTPServer((host, port), handler)
-        self._secure: ThreadingHTTPServer | None = None
-        if tls is not None:
-            self._secure = ThreadingHTTPServer((host, 0), handler)
-            self._secure.socket = tls.wrap_socket(self._secure.socket, server_side=True)
+        self._secure = ThreadingHTTPServer((host, 0), handler)
+        self._secure.socket = tls.wrap_socket(self._secure.socket, server_side=True)
 
     def mount(self, prefix: str, handler: Handler) -> None:
         self._mounts[prefix] = handler
@@ -89,9 +87,9 @@ class ManagementServer:
         return port
 
     @property
-    def secure_address(self) -> str | None:
-        """``host:port`` of the HTTPS server, None without TLS."""
-        return None if self._secure is None else f"{self.host}:{self._secure.server_address[1]}"
+    def secure_address(self) -> str:
+        """``host:port`` of the HTTPS server."""
+        return f"{self.host}:{self._secure.server_address[1]}"
 
     def start(self) -> None:
         for server in self._servers():
@@ -104,7 +102,7 @@ class ManagementServer:
             server.server_close()
 
     def _servers(self) -> list[ThreadingHTTPServer]:
-        return [self._plain] + ([self._secure] if self._secure is not None else [])
+        return [self._plain, self._secure]
 
 
 def _request_handler(mounts: dict[str, Handler]) -> type[BaseHTTPRequestHandler]:

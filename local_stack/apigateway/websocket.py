@@ -59,8 +59,8 @@ class Gateway:
         stage: str,
         selection_expression: str = "$request.body.action",
         two_way: frozenset[str] = frozenset(),
+        domain_name: str,
         api_id: str = "local",
-        domain_name: str | None = None,
         authorizer: ConnectAuthorizer | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -75,14 +75,13 @@ class Gateway:
         self.selection_expression = selection_expression
         self.two_way = two_way  # route keys with a route response
         self.stage = stage
-        self.api_id = api_id
         self.host = host
         self._port = port
         self.idle_timeout = idle_timeout
         self.max_duration = max_duration
-        # where ``https://{domainName}/{stage}`` reaches ``@connections`` (the management port's
-        # HTTPS address); none: the WebSocket port
-        self.domain_name = domain_name
+        # what every event says of the API (``domainName``: where ``https://{domainName}/{stage}``
+        # reaches ``@connections``, the management port's HTTPS address)
+        self.api = Api(api_id, stage, domain_name)
         self.authorizer = (
             authorizer  # $connect's Lambda REQUEST authorizer (local_stack.apigateway.authorizers)
         )
@@ -99,12 +98,6 @@ class Gateway:
         assert self._server is not None
         port: int = next(iter(self._server.sockets)).getsockname()[1]
         return port
-
-    @property
-    def api(self) -> Api:
-        """What the events say of the API; ``domainName`` without a management HTTPS address: the
-        WebSocket port (without TLS)."""
-        return Api(self.api_id, self.stage, self.domain_name or f"{self.host}:{self.port}")
 
     async def start(self) -> None:
         self.connections.bind(asyncio.get_running_loop())
@@ -267,7 +260,6 @@ class Gateway:
         event["requestContext"]["disconnectReason"] = reason
         event["headers"] = {"Host": f"{self.host}:{self.port}", "x-api-key": "", "X-Forwarded-For": ""}
         event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
-        self.connections.count("disconnects")
         self._meter.message()
         await self._invoke(disconnect, event)
 
