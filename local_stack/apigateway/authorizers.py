@@ -24,6 +24,7 @@ WebSocket authorizer runs on every ``$connect``.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -52,12 +53,11 @@ class Verdict:
     status: int | None
     body: str = ""
     authorizer: dict[str, Any] = field(default_factory=dict)
-    invoked: bool = False
 
 
 UNAUTHORIZED = Verdict(401, '{"message":"Unauthorized"}')
-FORBIDDEN = Verdict(403, '{"message":"Forbidden"}', invoked=True)
-FAILED = Verdict(500, '{"message":"Internal server error"}', invoked=True)
+FORBIDDEN = Verdict(403, '{"message":"Forbidden"}')
+FAILED = Verdict(500, '{"message":"Internal server error"}')
 
 
 # ----- identity sources ---------------------------------------------------------------------------
@@ -138,6 +138,7 @@ def authorizer_event(
 
 
 # ----- the policy ---------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=256)
 def _pattern(expression: str) -> re.Pattern[str]:
     """An IAM resource pattern as a regular expression ("IAM JSON policy elements: Resource",
     Using wildcards in resource ARNs): within each colon-separated segment ``*`` is any run of
@@ -233,7 +234,6 @@ def integration_context(response: Any, latency_ms: int) -> dict[str, Any]:  # no
 class ConnectAuthorizer:
     """The ``$connect`` route's Lambda REQUEST authorizer (``AuthorizationType: CUSTOM``)."""
 
-    logical_id: str  # the AWS::ApiGatewayV2::Authorizer
     function: str  # the function it invokes
     identity_sources: list[str]
     method_arn: str
@@ -265,7 +265,7 @@ class ConnectAuthorizer:
             self.counts["denied"] += 1
             return FORBIDDEN
         self.counts["allowed"] += 1
-        return Verdict(None, authorizer=authorizer, invoked=True)
+        return Verdict(None, authorizer=authorizer)
 
     def _failed(self, error: Exception) -> Verdict:
         """An authorizer that did not answer: 500, but for the error message "Unauthorized", which
@@ -273,7 +273,7 @@ class ConnectAuthorizer:
         authorizer functions: ``raise Exception("Unauthorized")``)."""
         if isinstance(error, FunctionError) and error.error_message == "Unauthorized":
             self.counts["unauthorized"] += 1
-            return Verdict(401, '{"message":"Unauthorized"}', invoked=True)
+            return UNAUTHORIZED
         self.counts["failed"] += 1
         return FAILED
 
@@ -300,7 +300,6 @@ def connect_authorizer(
     sources = [str(source) for source in properties.get("IdentitySource") or []]
     check_identity_sources(sources)
     return ConnectAuthorizer(
-        logical_id=authorizer,
         function=function,
         identity_sources=sources,
         method_arn=arn,

@@ -217,7 +217,7 @@ def _decide(response: object, sources: list[str] | None = None, raises: Exceptio
         return response
 
     authorizer = ConnectAuthorizer(
-        "Auth", "AuthFunction", sources if sources is not None else ["route.request.header.Host"], ARN
+        "AuthFunction", sources if sources is not None else ["route.request.header.Host"], ARN
     )
     verdict = asyncio.run(authorizer.check(CONNECT, invoke))
     return verdict, calls, authorizer.counts
