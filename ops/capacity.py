@@ -290,12 +290,10 @@ def table_units(load: Load) -> TableUnits:
     )
 
 
-def usage_per_second(load: Load) -> prices.Usage:
-    """What the load uses each second, in the units each service bills (``ops.prices``): what the
-    local stack's cost meter counts, from the same rules."""
+def _invocations(load: Load) -> dict[str, tuple[float, float]]:
+    """Each function's invocations a second and seconds an invocation, at this load."""
     f = flow(load)
     facts = _facts(load.max_per_client)
-    units = table_units(load)
     consumer = _seconds(
         load, "StreamMetricsFunction", CONSUMER_SECONDS_PER_BATCH + f.batch * CONSUMER_SECONDS_PER_RECORD
     ) + (
@@ -305,7 +303,7 @@ def usage_per_second(load: Load) -> prices.Usage:
     )
     # reconcile waits a window (and the settling margin) between its two counts
     settle = load.gauge_window_seconds + RECONCILE_SETTLE_SECONDS if load.gauge else 0.0
-    invocations = {
+    return {
         # API Gateway invokes the authorizer for every connect (a WebSocket authorizer's answer is
         # not cached): its requests and GB-seconds are Lambda's, no API Gateway message
         "AuthorizerFunction": (
@@ -324,6 +322,15 @@ def usage_per_second(load: Load) -> prices.Usage:
             _seconds(load, "ReconcileFunction", MAINTENANCE_SECONDS + settle),
         ),
     }
+
+
+def usage_per_second(load: Load) -> prices.Usage:
+    """What the load uses each second, in the units each service bills (``ops.prices``): what the
+    local stack's cost meter counts, from the same rules."""
+    f = flow(load)
+    facts = _facts(load.max_per_client)
+    units = table_units(load)
+    invocations = _invocations(load)
     log_bytes = (
         (
             f.rate * AUTHORIZER_LOG_BYTES + f.records * AUTHENTICATED_RECORD_LOG_BYTES
@@ -359,20 +366,19 @@ def per_million_connections(load: Load) -> dict[str, float]:
 def estimate(load: Load) -> Capacity:
     f = flow(load)
     facts = _facts(load.max_per_client)
-    rate, disconnects, open_connections = f.rate, f.disconnects, f.open_connections
+    rate, open_connections = f.rate, f.open_connections
 
     tables = table_units(load)
     connections_write, counters_write = tables.connections_write, tables.counters_write
     count_item = 2 * f.transactions
     usage = usage_per_second(load)
+    invocations = _invocations(load)
     concurrency = {
-        "AuthorizerFunction": (
-            rate * _seconds(load, "AuthorizerFunction", AUTHORIZER_SECONDS) if load.authorized else 0.0
-        ),
-        "ConnectFunction": rate * _seconds(load, "ConnectFunction", CONNECT_SECONDS),
-        "DisconnectFunction": disconnects * _seconds(load, "DisconnectFunction", DISCONNECT_SECONDS),
-        "StreamMetricsFunction": float(f.shards),  # one batch per shard at a time
+        name: count * seconds
+        for name, (count, seconds) in invocations.items()
+        if name in {"AuthorizerFunction", "ConnectFunction", "DisconnectFunction"}
     }
+    concurrency["StreamMetricsFunction"] = float(f.shards)  # one batch per shard at a time
 
     binding = []
     if rate > API_NEW_CONNECTIONS_PER_SECOND:
