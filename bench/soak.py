@@ -84,11 +84,6 @@ def _batches(status: dict[str, Any]) -> int:
     return sum(int(delivery["batches"]) for delivery in status.get("streamDelivery", {}).values())
 
 
-def _shards(deliveries: dict[str, Any]) -> str:
-    opened = sum(int(d.get("shards_open", 0)) for d in deliveries.values())
-    return f"{opened} / {sum(int(d.get('shards_closed', 0)) for d in deliveries.values())}"
-
-
 def _settled_opened(reader: MetricsReader, timeout: float = 60.0) -> float:
     """``ConnectionsOpened`` so far, once it has stopped moving (earlier traffic fully counted)."""
     deadline = time.monotonic() + timeout
@@ -144,6 +139,7 @@ def soak(stack: StackProcess, plan: SteadyPlan) -> tuple[list[dict[str, Any]], d
         latest.get("totals", {}).get("ConnectionsOpened", 0.0) - stack_before
     )
     summary["streamDelivery"] = latest.get("streamDelivery")
+    summary["streamShards"] = latest.get("streamShards") or {"open": 0, "closed": 0}
     memory = memory_mb(stack.process.pid)
     summary["residentMBAtEnd"] = memory["residentMB"]
     summary["proportionalMBAtEnd"] = memory["proportionalMB"]
@@ -230,7 +226,7 @@ def main(argv: list[str]) -> int:
                 "accepted / ConnectionsOpened counted",
                 f"{summary['accepted']} / {summary['connectionsOpenedCounted']:.0f}",
             ),
-            ("shards read (open / closed)", _shards(summary.get("streamDelivery") or {})),
+            ("shards read (open / closed)", "{open} / {closed}".format_map(summary["streamShards"])),
             (
                 "resident memory at the end",
                 f"{summary['residentMBAtEnd']} MB ({summary['proportionalMBAtEnd']} MB proportional)",

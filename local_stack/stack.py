@@ -52,7 +52,7 @@ from sam_template.expand import expand
 from sam_template.handlers import function_arn
 from sam_template.intrinsics import Deployment, Unresolvable
 from sam_template.logging_config import LogSettings
-from sam_template.model import TEMPLATE_PATH, Template, declared_variables, load_template
+from sam_template.model import TEMPLATE_PATH, declared_variables, load_template
 from sam_template.outputs import resolved_outputs
 from sam_template.parameters import check_overrides
 from sam_template.rules import broken_rules
@@ -108,12 +108,11 @@ class LocalStack:
     """A stack before it starts: the template as deployed with the options' parameters (checked as
     CloudFormation checks them) and what of it is not emulated. :meth:`start` starts the parts."""
 
-    def __init__(self, options: Options, template: Template | None = None) -> None:
+    def __init__(self, options: Options) -> None:
         self.options = options
-        # the plain CloudFormation SAM's translator makes of the template: what CloudFormation runs
-        written = template or load_template(options.template_path or TEMPLATE_PATH)
-        if not written.path.is_absolute():  # its folders (CodeUri, ContentUri) are relative to it
-            written = replace(written, path=written.path.resolve())
+        # as its author wrote it, from an absolute path (Options): its CodeUri and ContentUri
+        # folders are relative to it
+        written = load_template(options.template_path or TEMPLATE_PATH)
         self.written = written  # as its author wrote it (parameters, defaults)
         check_overrides(written, options.parameter_overrides)  # ValueError: the stack cannot start
         # the template's Rules, as CloudFormation evaluates them before it creates the stack

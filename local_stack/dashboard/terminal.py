@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +133,11 @@ def status(stack: Any) -> dict[str, Any]:  # noqa: ANN401 - a running LocalStack
                 "streamRecordsDelivered": sum(p.delivered["records"] for p in stack.pollers),
                 # per event source mapping: records, batches, filtered, retries, dead_lettered
                 "streamDelivery": {p.function: dict(p.delivered) for p in stack.pollers},
+                # the shards all mappings read: still open, and closed and drained
+                "streamShards": {
+                    "open": sum(p.delivered["shards_open"] for p in stack.pollers),
+                    "closed": sum(p.delivered["shards_closed"] for p in stack.pollers),
+                },
             }
         )
     state["alarms"] = stack.alarms.states()  # the template's alarms, as the emulated CloudWatch has them
@@ -221,9 +225,7 @@ def _application_lines(state: dict[str, Any]) -> list[str]:
             f"{state['streamRecordsDelivered']:,} records delivered"
         )
         lines.append(
-            "stream shards           open {shards_open}   closed {shards_closed}".format_map(
-                sum(map(Counter[str], state["streamDelivery"].values()), Counter[str]())  # all mappings
-            )
+            "stream shards           open {open}   closed {closed}".format_map(state["streamShards"])
         )
     return lines
 
