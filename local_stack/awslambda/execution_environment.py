@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import pickle
 import time
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,8 @@ class ExecutionEnvironment:
         self.init_ms: float | None = None  # its Init duration, until its first invocation reports it
         self.duration_ms = 0.0  # of its last invocation
         self.idle_since = time.monotonic()
+        self._watched_by: asyncio.AbstractEventLoop | None = None  # the loop watching the pipe
+        self._answered: asyncio.Future[None] | None = None  # the awaited invocation's answer
 
     @property
     def initialised(self) -> bool:
@@ -116,13 +119,13 @@ class ExecutionEnvironment:
         self, event: dict[str, Any], timeout: float, request_id: str, arn: str
     ) -> tuple[bool, Any, list[str], int]:
         """:meth:`invoke` of an initialised environment, awaited on the running event loop: the
-        loop waits for the answer on the environment's pipe."""
+        loop watches the environment's pipe for its answer (:meth:`_watch`)."""
         loop = asyncio.get_running_loop()
         started = time.monotonic()
         deadline_ms = time.time() * 1000 + timeout * 1000
         answered: asyncio.Future[None] = loop.create_future()
-        descriptor = self._connection.fileno()
-        loop.add_reader(descriptor, _settle, answered)
+        self._answered = answered
+        self._watch(loop)
         timer = loop.call_later(timeout, _expire, answered)
         try:
             try:
@@ -132,36 +135,84 @@ class ExecutionEnvironment:
             try:
                 await answered
             except TimeoutError:
-                loop.remove_reader(descriptor)  # before the descriptor closes: uvloop's poll holds it
                 self.stop()
                 raise
             try:
                 outcome: tuple[bool, Any, list[str], int] = self._connection.recv()
             except (EOFError, OSError) as exc:
+                self._unwatch()
                 self.process.join(1)
                 raise EnvironmentLost(f"exit code {self.process.exitcode}") from exc
         finally:
+            self._answered = None
             timer.cancel()
-            loop.remove_reader(descriptor)
             self.duration_ms = (time.monotonic() - started) * 1000
         return outcome
 
+    # ----- the pipe watched by the gateway's loop ------------------------------------------------
+    # Registering a descriptor with the loop and removing it again cost three system calls an
+    # invocation (the descriptor made non-blocking, added to and deleted from epoll): the pipe stays
+    # watched from an environment's first awaited invocation until it stops, or until it is
+    # readable with no awaited invocation running (a thread's invocation answered, or the process
+    # ended while idle), when the watch ends until the next awaited invocation.
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._watched_by is not loop:
+            descriptor = self._connection.fileno()
+            loop.add_reader(descriptor, self._readable, loop)
+            # uvloop makes a watched descriptor non-blocking; the pipe's reads (an answer longer
+            # than the pipe holds comes in pieces) and the threads' invocations expect it blocking
+            os.set_blocking(descriptor, True)
+            self._watched_by = loop
+
+    def _readable(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The pipe has something to read: the awaited invocation's answer, or the end of a
+        crashed process; with no awaited invocation running, the watch ends."""
+        answered = self._answered
+        if loop is not self._watched_by or answered is None:
+            loop.remove_reader(self._connection.fileno())
+            if loop is self._watched_by:
+                self._watched_by = None
+        elif not answered.done():
+            answered.set_result(None)
+
+    def _unwatch(self) -> None:
+        """On the watching loop: the pipe no longer watched."""
+        if self._watched_by is not None:
+            self._watched_by.remove_reader(self._connection.fileno())
+            self._watched_by = None
+
     def stop(self) -> None:
+        """Stop the process; its pipe is closed once no loop watches it (a descriptor closed while
+        watched could be reused by a socket the loop would then confuse with it)."""
         self.process.kill()
         self.process.join(5)
-        self._connection.close()
+        watching = self._watched_by
+        if watching is None:
+            self._connection.close()
+            return
+        try:
+            on_its_loop = asyncio.get_running_loop() is watching
+        except RuntimeError:
+            on_its_loop = False
+        if on_its_loop:
+            self._close_watched()
+            return
+        try:
+            watching.call_soon_threadsafe(self._close_watched)
+        except RuntimeError:  # that loop is closed: nothing watches the pipe any more
+            self._watched_by = None
+            self._connection.close()
+
+    def _close_watched(self) -> None:
+        if not self._connection.closed:
+            self._unwatch()
+            self._connection.close()
 
 
 def _pickled(event: dict[str, Any], request_id: str, deadline_ms: float, arn: str) -> bytes:
     """An invocation as the worker's ``Connection.recv`` reads it: pickled once, with the plain
     pickler (``Connection.send`` builds a ``ForkingPickler`` for every message)."""
     return pickle.dumps((event, request_id, deadline_ms, arn), pickle.HIGHEST_PROTOCOL)
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    """The environment's pipe has something to read: its answer, or the end of a crashed one."""
-    if not future.done():
-        future.set_result(None)
 
 
 def _expire(future: asyncio.Future[None]) -> None:

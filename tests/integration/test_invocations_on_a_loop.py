@@ -122,3 +122,23 @@ def test_a_caller_that_stops_waiting_leaves_its_invocation_to_finish(functions, 
     assert run(scenario()) == 4
     assert served() == 5
     assert (functions.invocations["FaultFunction"], functions.errors["FaultFunction"]) == (5, 0)
+
+
+def test_answers_longer_than_a_pipe_holds_reach_the_loop_and_the_threads_alike(functions, run):
+    """An answer of a megabyte comes through the environment's pipe in pieces; the loop watching
+    that pipe between its invocations leaves the threads' invocations of the same environment whole."""
+    payload = "x" * 1_000_000
+
+    async def scenario() -> list[int]:
+        pids = []
+        for _ in range(3):
+            answer = await functions.invoke_async("FaultFunction", {"echo": payload})
+            assert answer["echo"] == payload
+            pids.append(answer["pid"])
+            threaded = await asyncio.to_thread(functions.invoke, "FaultFunction", {"echo": payload})
+            assert threaded["echo"] == payload
+            pids.append(threaded["pid"])
+        return pids
+
+    assert len(set(run(scenario()))) == 1  # one environment served them all, in turn
+    assert (functions.invocations["FaultFunction"], functions.errors["FaultFunction"]) == (6, 0)

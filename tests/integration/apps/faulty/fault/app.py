@@ -1,5 +1,5 @@
 """Fails as the event asks: crash (the process dies), hang (past the timeout), raise; or takes a
-while (sleep, seconds)."""
+while (sleep, seconds); answers with what the event gives it to echo."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     print("served")
     return {
         "pid": os.getpid(),
+        "echo": event.get("echo"),
         "remainingMs": context.get_remaining_time_in_millis(),
         "variables": {name: os.environ.get(name) for name in ("ONLY_MINE", "AWS_LAMBDA_FUNCTION_NAME")},
     }
