@@ -6,8 +6,9 @@ serverless 3.38 and serverless-offline 13.9 are installed with npm into a cache 
 repository (``$XDG_CACHE_HOME/connection-tracker/bench-peer``, reused across runs). Both emulators
 run side by side; after a warm-up round each, ``ROUNDS`` rounds alternate between them (the one
 measured first alternates too: this machine's speed drifts within a minute), and the medians of
-their rates are compared. Skipped, saying why, where ``node`` or ``npm`` is missing or the install
-fails.
+their rates are compared. A third contestant, the local stack's design with nothing emulated
+(``bench.peer_floor``), tells the emulation's share of the difference from the design's. Skipped,
+saying why, where ``node`` or ``npm`` is missing or the install fails.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ CONNECTIONS = 1_000
 AT_ONCE = 20
 WARM_UP = CONNECTIONS  # a whole round each: Node's JIT is still warming after a few hundred
 ROUNDS = 3
+# the local stack's design with nothing emulated (``bench.peer_floor``): what the emulation costs
+DESIGN = "design alone"
 
 
 def cache_folder() -> Path:
@@ -149,6 +152,34 @@ class ServerlessOffline:
         self._log.close()
 
 
+class DesignAlone:
+    """``bench.peer_floor``: the local stack's design with nothing emulated, on a free port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.peer_floor", str(self.port)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = f"ws://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            self.stop()
+            raise RuntimeError("bench.peer_floor did not come up")
+
+    def stop(self) -> None:
+        self.process.terminate()  # its workers are daemons: they go with it
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
 async def _open_close(url: str) -> None:
     client = await connect(url, open_timeout=60, ping_interval=None, proxy=None)
     await client.close()
@@ -209,24 +240,33 @@ def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         peer = ServerlessOffline(folder, Path(scratch, "serverless-offline.log"))
         stack = StackProcess(Path(scratch) / "functions.log", "--template", str(APP / "template.yaml"))
+        alone = DesignAlone()
         try:
             peer.wait_ready()
             local_url = stack.wait_ready()["url"]
-            urls = {"serverless-offline": peer.url, "local stack": local_url}
-            pids = {"serverless-offline": peer.process.pid, "local stack": stack.process.pid}
+            alone.wait_ready()
+            urls = {"serverless-offline": peer.url, "local stack": local_url, DESIGN: alone.url}
+            pids = {
+                "serverless-offline": peer.process.pid,
+                "local stack": stack.process.pid,
+                DESIGN: alone.process.pid,
+            }
             for url in urls.values():  # warm: every environment started, the JIT compiled
                 measure(url, WARM_UP)
             rates: dict[str, list[Rate]] = {name: [] for name in urls}
+            names = list(urls)
             for number in range(ROUNDS):
-                order = list(urls) if number % 2 == 0 else list(reversed(urls))
-                for name in order:
+                # each measured first in turn: this machine's speed drifts within a minute
+                for name in names[number % len(names) :] + names[: number % len(names)]:
                     rates[name].append(measure(urls[name], pid=pids[name]))
         finally:
             peer.stop()
             stack.stop(timeout=60)
+            alone.stop()
     medians = {
         name: statistics.median(rate.per_second for rate in measured) for name, measured in rates.items()
     }
+    cpu = {name: statistics.median(rate.cpu_ms for rate in measured) for name, measured in rates.items()}
     ratio = medians["local stack"] / medians["serverless-offline"]
     rows = [
         (
@@ -244,12 +284,20 @@ def run() -> dict[str, float]:
     ]
     rows += [(f"{name}: median connects/s", f"{median:,.0f}") for name, median in medians.items()]
     rows.append(("local stack / serverless-offline", f"{ratio:.2f}x"))
-    cpu = {name: statistics.median(rate.cpu_ms for rate in measured) for name, measured in rates.items()}
     rows.append(
         (
             "CPU per connection, local stack / serverless-offline",
             f"{cpu['local stack'] / cpu['serverless-offline']:.2f}x",
         )
+    )
+    rows.append(
+        (
+            "local stack / its design alone (the emulation's share)",
+            f"{medians['local stack'] / medians[DESIGN]:.2f}x",
+        )
+    )
+    rows.append(
+        ("its design alone / serverless-offline", f"{medians[DESIGN] / medians['serverless-offline']:.2f}x")
     )
 
     print_table(
