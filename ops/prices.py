@@ -195,7 +195,10 @@ LOG_EVENT_OVERHEAD_BYTES = 26
 
 
 def log_event_bytes(message: str) -> int:
-    return len(message.encode("utf-8")) + LOG_EVENT_OVERHEAD_BYTES
+    """A log event's size as CloudWatch Logs counts it: its UTF-8 bytes and 26 (an ASCII message's
+    characters are its bytes: counted without encoding it)."""
+    size = len(message) if message.isascii() else len(message.encode("utf-8"))
+    return size + LOG_EVENT_OVERHEAD_BYTES
 
 
 # ----- a bill ------------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class Gateway:
         )
         self._pending: dict[int, tuple[str, float]] = {}
         self._server: Server | None = None
+        self._bound_port = 0  # the port the server listens on, once it does
 
     # ----- lifecycle ---------------------------------------------------------------------------
     @property
@@ -95,9 +96,8 @@ class Gateway:
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        port: int = next(iter(self._server.sockets)).getsockname()[1]
-        return port
+        assert self._server is not None, "the gateway has not started"
+        return self._bound_port
 
     async def start(self) -> None:
         self.connections.bind(asyncio.get_running_loop())
@@ -112,6 +112,8 @@ class Gateway:
             # a client message over the payload quota closes the connection with 1009
             max_size=MESSAGE_PAYLOAD_BYTES,
         )
+        # asked once (every $disconnect event's Host header names it)
+        self._bound_port = next(iter(self._server.sockets)).getsockname()[1]
 
     async def stop(self) -> None:
         """Close every connection (each gets its ``$disconnect``), then the server."""
@@ -154,12 +156,13 @@ class Gateway:
 
     # ----- $connect ----------------------------------------------------------------------------
     async def _connect(self, connection: ServerConnection, request: Request) -> Response | None:
-        if urlsplit(request.path).path.rstrip("/") != f"/{self.stage}":
+        path = urlsplit(request.path)
+        if path.path.rstrip("/") != f"/{self.stage}":
             # a stage the API does not have: API Gateway refuses the handshake
             self.metrics.gateway("ClientError")
             return connection.respond(HTTPStatus.FORBIDDEN, '{"message": "Forbidden"}\n')
         connection_id, connected_at = new_connection_id(), time.time()
-        query = parse_qs(urlsplit(request.path).query, keep_blank_values=True)
+        query = parse_qs(path.query, keep_blank_values=True)
         headers: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
         for name, value in request.headers.raw_items():

@@ -442,22 +442,26 @@ class LocalFunctions:
         self._deliver(logical_id, environment.log_stream, delivered)
 
     def _deliver(self, logical_id: str, stream: str, events: list[str]) -> None:
-        self.meter.logged(logical_id, events)  # what CloudWatch Logs bills: every event delivered
+        documents = [emf.parse(event) for event in events]  # each event read once for EMF
+        # what CloudWatch Logs bills: every event delivered, the EMF documents' metrics
+        self.meter.logged(logical_id, events, documents)
         if self.log_sink is not None:  # CloudWatch Logs: the function's group, this environment's stream
             self.log_sink(self.settings[logical_id].log_group, stream, events)
         stamp = time.strftime("%H:%M:%S")
         lines: list[str] = []
-        for event in events:
-            lines += self.log_event(logical_id, stream, event, stamp)
+        for event, document in zip(events, documents, strict=True):
+            lines += self.log_event(logical_id, stream, event, stamp, document)
         self._write(lines)
 
-    def log_event(self, logical_id: str, stream: str, message: str, stamp: str) -> list[str]:
+    def log_event(
+        self, logical_id: str, stream: str, message: str, stamp: str, document: dict[str, Any] | None
+    ) -> list[str]:
         """Where one log event of a function is handled, as CloudWatch Logs receives it: in the
         function's log group (``self.settings[logical_id].log_group``) and the environment's log
-        ``stream``, after its logging configuration let it through. An EMF document becomes
-        metrics; any other event becomes lines of the functions' log file (returned, written by the
-        caller with the invocation's other lines). What else receives a function's logs hooks in here."""
-        document = emf.parse(message)
+        ``stream``, after its logging configuration let it through; ``document``: the EMF document
+        the event is (``emf.parse``), if it is one. An EMF document becomes metrics; any other event
+        becomes lines of the functions' log file (returned, written by the caller with the
+        invocation's other lines). What else receives a function's logs hooks in here."""
         if document is not None:
             for namespace, data in emf.metric_data(document):
                 self._sink.put(namespace, data)

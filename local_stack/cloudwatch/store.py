@@ -132,7 +132,7 @@ class MetricStore:
                 key = self._keys.get((namespace, name, dimensions))
                 if key is None:
                     key = self._keys[namespace, name, dimensions] = metric_key(namespace, name, dimensions)
-                self._units.setdefault(key, unit)
+                    self._units.setdefault(key, unit)
                 by_second = self._points[key]
                 second = by_second.get(second_stamp)
                 if second is None:

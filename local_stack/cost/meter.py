@@ -70,13 +70,15 @@ class Meter:
             self.milliseconds[function] += duration_ms
             self.gb_seconds[function] += prices.gb_seconds(self._memory.get(function, 128), duration_ms)
 
-    def logged(self, function: str, lines: list[str]) -> None:
-        """Lines of a function delivered to CloudWatch Logs (its EMF documents among them)."""
+    def logged(
+        self, function: str, lines: list[str], documents: list[dict[str, Any] | None] | None = None
+    ) -> None:
+        """Lines of a function delivered to CloudWatch Logs (its EMF documents among them);
+        ``documents``: each line's EMF document (``emf.parse``), where the caller read them already."""
         size = sum(prices.log_event_bytes(line) for line in lines)
         published = 0
         metrics = set()
-        for line in lines:
-            document = emf.parse(line)
+        for document in documents if documents is not None else map(emf.parse, lines):
             if document is None:
                 continue
             for namespace, data in emf.metric_data(document):

@@ -161,3 +161,9 @@ def test_logs_insights_bills_each_gigabyte_its_queries_scan():
     scanned = prices.dollars(prices.Usage(logs_bytes_scanned=3 * 1024**3))
     assert scanned["cloudwatch"] == pytest.approx(0.015)
     assert scanned["total"] == pytest.approx(0.015)
+
+
+def test_a_log_events_size_is_its_utf8_bytes_and_26():
+    assert prices.log_event_bytes("connected") == 9 + 26
+    assert prices.log_event_bytes("연결됨") == 9 + 26  # three characters of three bytes each
+    assert prices.log_event_bytes("") == 26
