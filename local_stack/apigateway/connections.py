@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from local_stack.cost.meter import Meter
 
 GOING_AWAY = (1001, "Going away")
+UNSUPPORTED_DATA = (1003, "")  # a client's binary frame (API Gateway documents the code only)
 # How long an ``@connections`` call waits for the gateway's event loop to send a message.
 SEND_SECONDS = 10.0
 

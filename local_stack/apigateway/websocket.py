@@ -7,6 +7,7 @@ handlers, the connections' lifetimes.
   ``disconnectReason`` (API Gateway sends ``$disconnect`` on a best-effort basis: the registry's
   ``skip_disconnect`` drops it for chosen connections).
 - Idle connections (10 min) and old ones (2 h) are closed as API Gateway closes them.
+- A binary frame from a client closes its connection with 1003, as API Gateway does.
 
 The open connections and ``@connections`` are ``connections.ConnectionRegistry``'s; the management
 port is ``management.ManagementServer``'s; the events are built by ``events``.
@@ -15,7 +16,6 @@ port is ``management.ManagementServer``'s; the events are built by ``events``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import time
@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from local_stack.apigateway.connections import GOING_AWAY, LiveConnection
+from local_stack.apigateway.connections import GOING_AWAY, UNSUPPORTED_DATA, LiveConnection
 from local_stack.apigateway.events import (
     Api,
     new_connection_id,
@@ -217,6 +217,12 @@ class Gateway:
         try:
             async for message in socket:
                 live.last_active = time.time()
+                if isinstance(message, bytes):
+                    # "Binary media types for WebSocket APIs in API Gateway": a binary frame is
+                    # rejected and the client disconnected with code 1003 (no reason documented)
+                    live.close_as = UNSUPPORTED_DATA
+                    await socket.close(*UNSUPPORTED_DATA)
+                    break
                 await self._message(live, message)
         except ConnectionClosed:
             pass
@@ -225,11 +231,11 @@ class Gateway:
             self.connections.closed(connection_id)
             await self._disconnect(live)
 
-    async def _message(self, live: LiveConnection, message: str | bytes) -> None:
-        """A client message, as API Gateway routes it (Working with routes for WebSocket APIs)."""
+    async def _message(self, live: LiveConnection, message: str) -> None:
+        """A client's text message, as API Gateway routes it (Working with routes for WebSocket APIs)."""
         route = route_of(message, self.selection_expression, self.routes)
         self.metrics.gateway("MessageCount", route=route)
-        self._meter.message(len(message.encode() if isinstance(message, str) else message))
+        self._meter.message(len(message.encode()))
         identity = {"sourceIp": live.source_ip}
         event = websocket_event(self.api, live.connection_id, route or "", live.connected_at, identity)
         error = {"connectionId": live.connection_id, "requestId": event["requestContext"]["requestId"]}
@@ -238,10 +244,7 @@ class Gateway:
             await live.socket.send(json.dumps({"message": "Forbidden", **error}))
             return
         event["requestContext"]["messageId"] = new_request_id()
-        if isinstance(message, bytes):
-            event["body"], event["isBase64Encoded"] = base64.b64encode(message).decode(), True
-        else:
-            event["body"] = message
+        event["body"] = message
         response = await self._invoke(self.routes[route], event)
         if response is None:
             await live.socket.send(json.dumps({"message": "Internal server error", **error}))

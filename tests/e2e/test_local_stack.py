@@ -239,7 +239,8 @@ def test_idle_connections_are_closed_as_api_gateway_closes_them(tmp_path):
 def test_api_gateways_limits(stack):
     """Quotas for configuring and running a WebSocket in API Gateway: a stage the API does not have
     is refused; @connections takes at most 128 KB (413 PayloadTooLargeException); a client message
-    over 128 KB closes the connection with 1009; an unknown connection is gone (410)."""
+    over 128 KB closes the connection with 1009; an unknown connection is gone (410); a binary
+    frame closes the connection with 1003."""
     other_stage = stack.url.rsplit("/", 1)[0] + "/other"
     api = management(stack)
 
@@ -261,5 +262,12 @@ def test_api_gateways_limits(stack):
 
         with pytest.raises(api.exceptions.GoneException):
             api.post_to_connection(ConnectionId="NoSuchConnId=", Data=b"hello")
+
+        # "Binary media types for WebSocket APIs": a binary frame is rejected, the client disconnected
+        async with connect(f"{stack.url}?clientId=binary", ping_interval=None, open_timeout=30) as socket:
+            await socket.send(b"\x00binary")
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(socket.recv(), 10)
+            assert socket.close_code == 1003
 
     asyncio.run(scenario())
