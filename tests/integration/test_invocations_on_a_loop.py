@@ -142,3 +142,19 @@ def test_answers_longer_than_a_pipe_holds_reach_the_loop_and_the_threads_alike(f
 
     assert len(set(run(scenario()))) == 1  # one environment served them all, in turn
     assert (functions.invocations["FaultFunction"], functions.errors["FaultFunction"]) == (6, 0)
+
+
+def test_environments_watched_by_the_loop_can_be_shut_down_from_another_thread(functions, run):
+    """Idle shutdown runs on its own thread: an environment the loop watches is stopped there and
+    its pipe closed on the loop's thread, and the next invocation is served as usual."""
+
+    async def scenario() -> tuple[int, dict]:
+        # two at once: both environments serve an awaited invocation, so the loop watches both
+        await asyncio.gather(*(functions.invoke_async("FaultFunction", {"sleep": 0.2}) for _ in range(2)))
+        stopped = await asyncio.to_thread(functions.shut_down_idle, None, 0)
+        return stopped, await functions.invoke_async("FaultFunction", {})
+
+    stopped, answer = run(scenario())
+    assert stopped == 1  # one stays warm
+    assert functions.environments()["FaultFunction"] == [answer["pid"]]
+    assert (functions.invocations["FaultFunction"], functions.errors["FaultFunction"]) == (3, 0)
