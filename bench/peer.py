@@ -45,6 +45,7 @@ ROUNDS = 3
 PEER, LOCAL = "serverless-offline", "local stack"
 # the local stack's design with nothing emulated (``bench.peer_floor``): what the emulation costs
 DESIGN = "design alone"
+BESIDE = f"{LOCAL}, beside the design alone"  # the local stack's rounds alternating with it
 
 
 def cache_folder() -> Path:
@@ -255,8 +256,7 @@ def run() -> dict[str, float]:
             # it does not idle before its first round
             for name in (DESIGN, LOCAL, PEER):
                 measure(urls[name], WARM_UP)
-            rates: dict[str, list[Rate]] = {name: [] for name in urls}
-            beside_design: list[Rate] = []  # the local stack's rounds beside the design alone
+            rates: dict[str, list[Rate]] = {name: [] for name in (*urls, BESIDE)}
             for number in range(ROUNDS):
                 # the one measured first alternates: this machine's speed drifts within a minute
                 order = [PEER, LOCAL] if number % 2 == 0 else [LOCAL, PEER]
@@ -266,13 +266,11 @@ def run() -> dict[str, float]:
             # down after a few seconds idle, waits for nothing but the local stack's rounds above
             for number in range(ROUNDS):
                 for name in [DESIGN, LOCAL] if number % 2 == 0 else [LOCAL, DESIGN]:
-                    rate = measure(urls[name], pid=pids[name])
-                    (rates[DESIGN] if name == DESIGN else beside_design).append(rate)
+                    rates[DESIGN if name == DESIGN else BESIDE].append(measure(urls[name], pid=pids[name]))
         finally:
             peer.stop()
             stack.stop(timeout=60)
             alone.stop()
-    rates[f"{LOCAL}, beside the design alone"] = beside_design
     medians = {
         name: statistics.median(rate.per_second for rate in measured) for name, measured in rates.items()
     }
@@ -298,7 +296,7 @@ def run() -> dict[str, float]:
     rows.append(
         (
             f"{LOCAL} / its design alone, beside it (the emulation's share)",
-            f"{medians[f'{LOCAL}, beside the design alone'] / medians[DESIGN]:.2f}x",
+            f"{medians[BESIDE] / medians[DESIGN]:.2f}x",
         )
     )
 
